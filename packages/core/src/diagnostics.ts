@@ -1,0 +1,76 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { debuglog } from 'node:util'
+
+/** A pino-compatible logger: `logger.info({ pid }, 'message')`. */
+export interface Logger {
+  info: (obj: object, msg?: string) => void
+  warn: (obj: object, msg?: string) => void
+  error: (obj: object, msg?: string) => void
+  debug?: (obj: object, msg?: string) => void
+}
+
+/**
+ * `diagnostics_channel` names, one per step of a generation's life. Subscribe with
+ * `diagnostics_channel.subscribe(name, fn)`; each message is a plain object.
+ */
+export const CHANNELS = {
+  /** A listener was claimed from the previous generation or systemd: `{ key, fd, source }`. */
+  listenerInherited: 'graceful-restart:listener:inherited',
+  /** A listener was bound anew: `{ key }`. */
+  listenerBound: 'graceful-restart:listener:bound',
+  /** This generation reported ready: `{ pid, generation, listeners }`. */
+  ready: 'graceful-restart:ready',
+  /** A handover started: `{ pid, trigger }`. */
+  handoverStart: 'graceful-restart:handover:start',
+  /** The next generation was spawned: `{ pid, childPid }`. */
+  handoverSpawn: 'graceful-restart:handover:spawn',
+  /** The next generation is ready; this one drains: `{ pid, childPid, durationMs }`. */
+  handoverReady: 'graceful-restart:handover:ready',
+  /** The next generation failed; this one keeps serving: `{ pid, childPid, reason, exitCode, signal, durationMs }`. */
+  handoverRollback: 'graceful-restart:handover:rollback',
+  /** A drain started: `{ pid, reason, connections, active, idle, upgraded }`. */
+  drainStart: 'graceful-restart:drain:start',
+  /** A drain ended: `{ pid, durationMs, served, destroyed, timedOut }`. */
+  drainEnd: 'graceful-restart:drain:end'
+} as const
+
+export type ChannelName = typeof CHANNELS[keyof typeof CHANNELS]
+
+type Level = 'debug' | 'info' | 'warn' | 'error'
+
+const debug = debuglog('graceful-restart')
+
+// Without a logger, what an operator must see (a rolled-back upgrade, a forced drain)
+// still reaches stderr; routine steps stay behind NODE_DEBUG.
+const stderrLogger: Logger = {
+  info () {},
+  warn (obj, msg) { process.stderr.write(`graceful-restart: ${msg ?? ''} ${JSON.stringify(obj)}\n`) },
+  error (obj, msg) { process.stderr.write(`graceful-restart: ${msg ?? ''} ${JSON.stringify(obj)}\n`) }
+}
+
+/** Sends each event to its channel, to NODE_DEBUG=graceful-restart, and to the app's logger. */
+export class Reporter {
+  readonly #logger: Logger | undefined
+
+  constructor (logger: Logger | false | undefined) {
+    this.#logger = logger === false ? undefined : (logger ?? stderrLogger)
+  }
+
+  event (channel: ChannelName, level: Level, msg: string, data: Record<string, unknown>): void {
+    const ch = diagnosticsChannel.channel(channel)
+    if (ch.hasSubscribers) ch.publish(data)
+    this.log(level, msg, data)
+  }
+
+  log (level: Level, msg: string, data: Record<string, unknown> = {}): void {
+    debug('%s %j', msg, data)
+    const logger = this.#logger
+    if (logger === undefined) return
+    const fn = level === 'debug' ? logger.debug : logger[level]
+    try {
+      fn?.call(logger, data, msg)
+    } catch {
+      // A broken logger must not take a handover down with it.
+    }
+  }
+}

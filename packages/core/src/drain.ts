@@ -1,0 +1,183 @@
+/**
+ * Drains one server without losing a request. The order is what measured zero failures:
+ * stop accepting first (the next generation holds the same socket, so nothing queued in
+ * the kernel is lost); answer everything from now on with `Connection: close`; give idle
+ * keep-alive connections a short grace for a request already on its way; at the deadline
+ * destroy what is left. `http.Server.close()` is avoided on purpose: since Node 19 it also
+ * closes idle connections at once, racing clients that are just sending on them.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import net, { type Server, type Socket } from 'node:net'
+import tls from 'node:tls'
+
+interface ConnectionState {
+  responses: Set<ServerResponse>
+  idleSince: number
+  upgraded: boolean
+}
+
+export interface DrainCounts {
+  connections: number
+  active: number
+  idle: number
+  upgraded: number
+}
+
+export interface DrainResult {
+  durationMs: number
+  /** Requests answered after the drain started. */
+  served: number
+  /** Connections still open at the deadline, destroyed. */
+  destroyed: number
+  timedOut: boolean
+}
+
+export interface DrainOptions {
+  idleGrace: number
+  drainTimeout: number
+  onUpgradedSocket?: ((socket: Socket, server: Server) => void) | undefined
+  now?: () => number
+}
+
+const REAP_INTERVAL = 50
+
+export class ConnectionTracker {
+  readonly server: Server
+  readonly #connections = new Map<Socket, ConnectionState>()
+  #draining = false
+  #served = 0
+  #onChange: (() => void) | undefined
+
+  constructor (server: Server) {
+    this.server = server
+    // A TLS server's requests arrive on the TLS socket, not on the raw TCP one.
+    const event = server instanceof tls.Server ? 'secureConnection' : 'connection'
+    server.on(event, (socket: Socket) => this.#track(socket))
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
+    // Only listen for upgrades once the app does: with no 'upgrade' listener Node destroys
+    // the socket itself, and our listener alone would leave it hanging.
+    const watchUpgrades = (name: string | symbol): void => {
+      if (name !== 'upgrade') return
+      server.off('newListener', watchUpgrades)
+      server.prependListener('upgrade', (_req: IncomingMessage, socket: Socket) => this.#onUpgrade(socket))
+    }
+    if (server.listenerCount('upgrade') > 0) watchUpgrades('upgrade')
+    else server.on('newListener', watchUpgrades)
+  }
+
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  #track (socket: Socket): void {
+    this.#connections.set(socket, { responses: new Set(), idleSince: Date.now(), upgraded: false })
+    socket.once('close', () => {
+      this.#connections.delete(socket)
+      this.#onChange?.()
+    })
+  }
+
+  #state (socket: Socket): ConnectionState {
+    let state = this.#connections.get(socket)
+    if (state === undefined) {
+      this.#track(socket)
+      state = this.#connections.get(socket) as ConnectionState
+    }
+    return state
+  }
+
+  #onRequest (req: IncomingMessage, res: ServerResponse): void {
+    const state = this.#state(req.socket)
+    state.responses.add(res)
+    if (this.#draining) res.shouldKeepAlive = false
+    res.once('close', () => {
+      state.responses.delete(res)
+      state.idleSince = Date.now()
+      if (this.#draining) {
+        this.#served++
+        this.#onChange?.()
+      }
+    })
+  }
+
+  #onUpgrade (socket: Socket): void {
+    this.#state(socket).upgraded = true
+    if (this.#draining) this.#handUpgraded(socket)
+  }
+
+  #upgradedHook: ((socket: Socket, server: Server) => void) | undefined
+
+  #handUpgraded (socket: Socket): void {
+    try {
+      this.#upgradedHook?.(socket, this.server)
+    } catch {
+      socket.destroy()
+    }
+  }
+
+  counts (): DrainCounts {
+    let active = 0
+    let idle = 0
+    let upgraded = 0
+    for (const state of this.#connections.values()) {
+      if (state.upgraded) upgraded++
+      else if (state.responses.size > 0) active++
+      else idle++
+    }
+    return { connections: this.#connections.size, active, idle, upgraded }
+  }
+
+  /** Stops accepting; in-flight requests finish; resolves once every connection closed. */
+  async drain (options: DrainOptions): Promise<DrainResult> {
+    const now = options.now ?? Date.now
+    const started = now()
+    this.#draining = true
+    this.#upgradedHook = options.onUpgradedSocket
+    stopAccepting(this.server)
+
+    for (const [socket, state] of this.#connections) {
+      for (const res of state.responses) {
+        if (!res.headersSent) res.shouldKeepAlive = false
+      }
+      if (state.upgraded) this.#handUpgraded(socket)
+    }
+
+    return await new Promise<DrainResult>((resolve) => {
+      let reaper: NodeJS.Timeout | undefined
+      let deadline: NodeJS.Timeout | undefined
+      const finish = (destroyed: number, timedOut: boolean): void => {
+        clearInterval(reaper)
+        clearTimeout(deadline)
+        this.#onChange = undefined
+        resolve({ durationMs: now() - started, served: this.#served, destroyed, timedOut })
+      }
+      const reap = (): void => {
+        const t = now()
+        for (const [socket, state] of this.#connections) {
+          if (state.upgraded || state.responses.size > 0) continue
+          if (t - Math.max(state.idleSince, started) >= options.idleGrace) socket.destroy()
+        }
+      }
+      this.#onChange = () => {
+        if (this.#connections.size === 0) finish(0, false)
+      }
+      if (this.#connections.size === 0) {
+        finish(0, false)
+        return
+      }
+      reaper = setInterval(reap, Math.min(REAP_INTERVAL, Math.max(options.idleGrace, 1)))
+      reap()
+      deadline = setTimeout(() => {
+        const left = [...this.#connections.keys()]
+        for (const socket of left) socket.destroy()
+        finish(left.length, true)
+      }, options.drainTimeout)
+    })
+  }
+}
+
+/** Closes only the listening socket; connections are the drain's business. */
+export function stopAccepting (server: Server): void {
+  if (!server.listening) return
+  net.Server.prototype.close.call(server, () => {})
+}

@@ -1,0 +1,112 @@
+/**
+ * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
+ * them on which it reports readiness.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Readable } from 'node:stream'
+import type { Launch } from './launch.ts'
+import {
+  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_VERSION, PROTOCOL_VERSION,
+  decodeMessage, encodeListeners, type PassedListener
+} from './protocol.ts'
+
+export interface GenerationSpec {
+  launch: Launch
+  env: NodeJS.ProcessEnv
+  /** Listening fds of this process with their keys; passed at 3, 4, ... in this order. */
+  listeners: Array<{ fd: number, key: string }>
+  parentPid: number
+  generation: number
+}
+
+export interface GenerationEvents {
+  onReady: () => void
+  onExit: (code: number | null, signal: NodeJS.Signals | null) => void
+  onError: (err: Error) => void
+}
+
+/** The next generation as its parent sees it while the handover runs. */
+export interface NextGeneration {
+  readonly pid: number | undefined
+  /** Resolves when the child has exited and was reaped, whatever the handover's outcome. */
+  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  kill: (signal: NodeJS.Signals) => void
+  /** Forget the child after it became ready: the parent leaves, the child stays. */
+  release: () => void
+}
+
+const MAX_LINE = 4096
+
+export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents): NextGeneration {
+  const passed: PassedListener[] = spec.listeners.map((l, i) => ({ fd: 3 + i, key: l.key }))
+  const readyFd = 3 + passed.length
+  const env: NodeJS.ProcessEnv = {
+    ...spec.env,
+    [ENV_FDS]: encodeListeners(passed),
+    [ENV_READY_FD]: String(readyFd),
+    [ENV_PARENT]: String(spec.parentPid),
+    [ENV_GENERATION]: String(spec.generation),
+    [ENV_VERSION]: String(PROTOCOL_VERSION),
+    PWD: spec.launch.cwd
+  }
+  let child: ChildProcess
+  try {
+    child = spawn(spec.launch.execPath, spec.launch.args, {
+      cwd: spec.launch.cwd,
+      env,
+      stdio: ['inherit', 'inherit', 'inherit', ...spec.listeners.map((l) => l.fd), 'pipe']
+    })
+  } catch (err) {
+    queueMicrotask(() => events.onError(err as Error))
+    return { pid: undefined, exited: Promise.resolve({ code: null, signal: null }), kill: () => {}, release: () => {} }
+  }
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+    // A child that could not be spawned at all never emits 'exit'.
+    child.once('error', () => { if (child.pid === undefined) resolve({ code: null, signal: null }) })
+  })
+
+  let settled = false
+  const pipe = child.stdio[readyFd] as Readable | null
+  let buffered = ''
+  const onData = (chunk: Buffer): void => {
+    buffered += chunk.toString('utf8')
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+      if (!settled && decodeMessage(line)?.pid === child.pid) {
+        settled = true
+        events.onReady()
+      }
+    }
+    if (buffered.length > MAX_LINE) buffered = ''
+  }
+  pipe?.on('data', onData)
+  pipe?.on('error', () => {}) // the child closing its end is not an error here
+  const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+    if (settled) return
+    settled = true
+    events.onExit(code, signal)
+  }
+  const onError = (err: Error): void => {
+    if (settled) return
+    settled = true
+    events.onError(err)
+  }
+  child.once('exit', onExit)
+  child.once('error', onError)
+
+  return {
+    pid: child.pid,
+    exited,
+    kill: (signal) => { child.kill(signal) },
+    release: () => {
+      child.off('exit', onExit)
+      child.off('error', onError)
+      pipe?.off('data', onData)
+      pipe?.destroy()
+      child.unref()
+    }
+  }
+}

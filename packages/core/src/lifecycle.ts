@@ -1,0 +1,357 @@
+/**
+ * The one orchestrator per process: a small state machine through which every signal and
+ * API call passes, and the only place that decides what happens next.
+ *
+ *   starting -> ready -> handing-over -> draining -> exited
+ *                 ^           |
+ *                 +-----------+   (rollback: the next generation failed)
+ *
+ * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
+ */
+import type { Server } from 'node:net'
+import { CHANNELS, Reporter } from './diagnostics.ts'
+import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
+import { GracefulError, HandoverError } from './errors.ts'
+import type { NextGeneration } from './handover/spawn.ts'
+import { listenOn, type ListenFn } from './listeners/bind.ts'
+import type { Inheritance } from './listeners/inherit.ts'
+import { ListenerRegistry } from './listeners/registry.ts'
+import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
+import type { Platform } from './platform.ts'
+import { installSignals } from './signals.ts'
+
+export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
+
+export interface HandoverResult {
+  /** PID of the generation that took over. */
+  pid: number
+  durationMs: number
+}
+
+export interface ShutdownResult extends DrainResult {
+  reason: string
+}
+
+interface Attachment {
+  server: Server
+  tracker: ConnectionTracker
+  /** listen() was called and has not completed yet. */
+  pending: boolean
+  key: string | undefined
+  unixPath: string | undefined
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR2: 12 }
+
+export class Graceful {
+  readonly options: ResolvedOptions
+  readonly #platform: Platform
+  readonly #reporter: Reporter
+  readonly #inheritance: Inheritance
+  readonly #registry: ListenerRegistry
+  readonly #attachments: Attachment[] = []
+  readonly #drainedHooks: Array<() => unknown> = []
+  #state: State = 'starting'
+  #uninstallSignals: () => void = () => {}
+  #readyPromise: Promise<void> | undefined
+  #readyCheckScheduled = false
+  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void } | undefined
+  #drain: Promise<ShutdownResult> | undefined
+  #shutdownSignals = 0
+  #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
+
+  constructor (options: GracefulOptions | undefined, platform: Platform) {
+    this.options = resolveOptions(options)
+    this.#platform = platform
+    this.#reporter = new Reporter(this.options.logger)
+    this.#inheritance = platform.readInheritance()
+    for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
+    this.#registry = new ListenerRegistry(this.#inheritance.sockets)
+    if (this.options.signals.size > 0) {
+      this.#uninstallSignals = installSignals(this.options.signals, {
+        handover: (signal) => { this.handover(signal).catch(() => {}) },
+        shutdown: (signal) => this.#onShutdownSignal(signal)
+      }, platform.onSignal)
+    }
+  }
+
+  get state (): State { return this.#state }
+  /** 1 for the first process, one more for each handover. */
+  get generation (): number { return this.#inheritance.generation }
+  /** Whether this process took its sockets over from a previous generation. */
+  get inherited (): boolean { return this.#inheritance.parentPid !== undefined }
+  get lastHandover (): { ok: boolean, at: number, durationMs: number, reason?: string } | undefined { return this.#lastHandover }
+
+  /**
+   * Makes `server.listen(...)` claim the inherited socket for its address (or bind anew) and
+   * tracks its connections for the drain. Call it before `listen()`. Returns the server.
+   */
+  attach<S extends Server> (server: S): S {
+    if (this.#attachments.some((a) => a.server === server)) return server
+    if (server.listening) {
+      throw new GracefulError('ERR_GRACEFUL_INVALID_OPTION', 'attach() the server before it listens: a listening server cannot take over an inherited socket')
+    }
+    const attachment: Attachment = { server, tracker: new ConnectionTracker(server), pending: false, key: undefined, unixPath: undefined }
+    this.#attachments.push(attachment)
+    const original = server.listen as unknown as ListenFn
+    const graceful = this
+    const listen = function (this: Server, ...args: unknown[]): Server {
+      attachment.pending = true
+      const done = (): void => {
+        attachment.pending = false
+        graceful.#scheduleReadyCheck()
+      }
+      server.once('listening', done)
+      try {
+        const outcome = listenOn(server, original, args, graceful.#registry, graceful.#platform.pid)
+        attachment.key = outcome.key
+        attachment.unixPath = outcome.unixPath
+        if (outcome.inherited !== undefined) {
+          graceful.#reporter.event(CHANNELS.listenerInherited, 'debug', 'listener inherited',
+            { key: outcome.key, fd: outcome.inherited.fd, source: outcome.inherited.source })
+        } else if (outcome.key !== undefined) {
+          graceful.#reporter.event(CHANNELS.listenerBound, 'debug', 'listener bound', { key: outcome.key })
+        }
+      } catch (err) {
+        server.off('listening', done)
+        attachment.pending = false
+        throw err
+      }
+      return server
+    }
+    Object.defineProperty(server, 'listen', { value: listen, writable: true, configurable: true })
+    return server
+  }
+
+  /** Like `server.listen(...args)` on an attached server. */
+  listen<S extends Server> (server: S, ...args: unknown[]): S {
+    this.attach(server)
+    ;(server.listen as unknown as ListenFn)(...args)
+    return server
+  }
+
+  /** Runs `fn` after the drain, before the process exits (adapters close their framework here). */
+  onDrained (fn: () => unknown): void {
+    this.#drainedHooks.push(fn)
+  }
+
+  /** Connection counts of every attached server. */
+  counts (): DrainCounts {
+    const total: DrainCounts = { connections: 0, active: 0, idle: 0, upgraded: 0 }
+    for (const { tracker } of this.#attachments) {
+      const c = tracker.counts()
+      total.connections += c.connections
+      total.active += c.active
+      total.idle += c.idle
+      total.upgraded += c.upgraded
+    }
+    return total
+  }
+
+  #scheduleReadyCheck (): void {
+    if (!this.options.autoReady || this.#readyCheckScheduled) return
+    this.#readyCheckScheduled = true
+    // Servers that listen in the same tick are all counted before readiness is decided.
+    setImmediate(() => {
+      this.#readyCheckScheduled = false
+      if (this.#state !== 'starting' || this.#readyPromise !== undefined) return
+      const active = this.#attachments.filter((a) => a.pending || a.server.listening)
+      if (active.length === 0 || active.some((a) => a.pending)) return
+      this.ready().catch((err: unknown) => {
+        this.#reporter.log('error', 'readiness check failed; exiting so the previous generation keeps serving', { error: String(err) })
+        this.#platform.exit(1)
+      })
+    })
+  }
+
+  /**
+   * Declares this generation ready: waits for the `ready` option's hook, closes inherited
+   * sockets nobody claimed, writes the PID file, and tells the previous generation, which
+   * then drains. Called by itself unless `autoReady: false`.
+   */
+  ready (): Promise<void> {
+    this.#readyPromise ??= this.#becomeReady()
+    return this.#readyPromise
+  }
+
+  async #becomeReady (): Promise<void> {
+    if (this.options.ready !== undefined) await this.options.ready()
+    if (this.#state !== 'starting') return
+    this.#state = 'ready'
+    for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
+      this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
+    }
+    const pid = this.#platform.pid
+    if (this.options.pidFile !== undefined) {
+      try {
+        this.#platform.writePidFile(this.options.pidFile, pid)
+      } catch (err) {
+        // The server works without it; say so loudly instead of refusing to serve.
+        this.#reporter.log('error', (err as Error).message, { code: (err as GracefulError).code })
+      }
+    }
+    const { readyFd } = this.#inheritance
+    if (readyFd !== undefined) this.#platform.reportReady(readyFd, pid)
+    this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
+      pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
+    })
+  }
+
+  /**
+   * Starts the next generation and, once it is ready, drains this one. Resolves with the new
+   * PID; rejects with a `HandoverError` when the next generation failed, in which case this
+   * one keeps serving. Concurrent calls share one handover.
+   */
+  handover (trigger = 'api'): Promise<HandoverResult> {
+    if (this.#handover !== undefined) {
+      this.#reporter.log('info', 'handover already running; request ignored', { trigger })
+      return this.#handover.promise
+    }
+    if (this.#state !== 'ready') {
+      const code = this.#state === 'starting' ? 'ERR_GRACEFUL_NOT_READY' : 'ERR_GRACEFUL_SHUTTING_DOWN'
+      const err = new GracefulError(code, `cannot hand over while ${this.#state}`)
+      this.#reporter.log('warn', `${trigger} ignored: ${err.message}`, { code })
+      return Promise.reject(err)
+    }
+    if (!this.#platform.canPassSockets()) {
+      const err = new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'this platform cannot pass listening sockets to a new process; only graceful shutdown is available')
+      this.#reporter.log('warn', err.message, { code: err.code })
+      return Promise.reject(err)
+    }
+    this.#state = 'handing-over'
+    const started = this.#platform.now()
+    const pid = this.#platform.pid
+    this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
+
+    let abort: () => void = () => {}
+    const promise = new Promise<HandoverResult>((resolve, reject) => {
+      const listeners: Array<{ fd: number, key: string }> = []
+      for (const a of this.#attachments) {
+        const fd = a.server.listening && a.key !== undefined ? this.#platform.listeningFd(a.server) : undefined
+        if (fd !== undefined && a.key !== undefined) listeners.push({ fd, key: a.key })
+      }
+      let timer: unknown
+      let done = false
+      const fail = (reason: HandoverError['reason'], message: string, exitCode: number | null = null, signal: string | null = null): void => {
+        if (done) return
+        done = true
+        this.#platform.clearTimeout(timer)
+        const child = current.child
+        const code = reason === 'timeout' ? 'ERR_GRACEFUL_UPGRADE_TIMEOUT' : reason === 'spawn' ? 'ERR_GRACEFUL_SPAWN' : 'ERR_GRACEFUL_CHILD_EXITED'
+        const err = new HandoverError(code, message, { reason, exitCode, signal })
+        // Kill and reap before accepting another handover: never two children at once.
+        child?.kill('SIGKILL')
+        void (child?.exited ?? Promise.resolve()).then(() => {
+          const durationMs = this.#platform.now() - started
+          this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
+          this.#handover = undefined
+          if (this.#state === 'handing-over') this.#state = 'ready'
+          this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
+            { pid, childPid: child?.pid, reason, exitCode, signal, durationMs })
+          reject(err)
+        })
+      }
+      abort = () => fail('aborted', 'handover aborted by shutdown')
+      const current: { child: NextGeneration | undefined } = { child: undefined }
+      current.child = this.#platform.spawnGeneration({
+        launch: this.#platform.captureLaunch(),
+        env: this.#platform.env,
+        listeners,
+        parentPid: pid,
+        generation: this.generation + 1
+      }, {
+        onReady: () => {
+          if (done) return
+          done = true
+          this.#platform.clearTimeout(timer)
+          const child = current.child
+          child?.release()
+          const durationMs = this.#platform.now() - started
+          const childPid = child?.pid ?? -1
+          this.#lastHandover = { ok: true, at: Date.now(), durationMs }
+          this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
+          resolve({ pid: childPid, durationMs })
+          this.#handover = undefined
+          this.#drain = this.#drainAndExit('handover', false)
+        },
+        onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
+        onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
+      })
+      if (!done) {
+        this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
+        timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
+      }
+    })
+    this.#handover = { promise, child: undefined, abort }
+    return promise
+  }
+
+  /** Drains and exits (SIGTERM/SIGINT do this). A running handover is aborted first. */
+  shutdown (reason = 'api'): Promise<ShutdownResult> {
+    this.#drain ??= this.#drainAndExit(reason, true)
+    return this.#drain
+  }
+
+  #onShutdownSignal (signal: NodeJS.Signals): void {
+    this.#shutdownSignals++
+    if (this.#drain === undefined) {
+      this.shutdown(signal).catch(() => {})
+      return
+    }
+    // The first signal during a handover's drain lets it finish; a second one is an order.
+    if (this.#shutdownSignals === 1) {
+      this.#reporter.log('info', `${signal} while draining after a handover: the drain continues; send it again to exit now`, { signal })
+      return
+    }
+    this.#reporter.log('warn', `${signal} during drain: exiting now`, { signal })
+    this.#platform.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0))
+  }
+
+  async #drainAndExit (reason: string, final: boolean): Promise<ShutdownResult> {
+    if (this.#handover !== undefined) {
+      const running = this.#handover
+      running.abort()
+      await running.promise.catch(() => {})
+    }
+    this.#state = 'draining'
+    const pid = this.#platform.pid
+    this.#reporter.event(CHANNELS.drainStart, 'info', 'drain started', { pid, reason, ...this.counts() })
+    const drainOptions = {
+      idleGrace: this.options.idleGrace,
+      drainTimeout: this.options.drainTimeout,
+      onUpgradedSocket: this.options.onUpgradedSocket
+    }
+    const results = await Promise.all(this.#attachments.map((a) => a.tracker.drain(drainOptions)))
+    const result: ShutdownResult = {
+      reason,
+      durationMs: Math.max(0, ...results.map((r) => r.durationMs)),
+      served: results.reduce((n, r) => n + r.served, 0),
+      destroyed: results.reduce((n, r) => n + r.destroyed, 0),
+      timedOut: results.some((r) => r.timedOut)
+    }
+    this.#reporter.event(CHANNELS.drainEnd, result.timedOut ? 'warn' : 'info',
+      result.timedOut ? `drain deadline reached: destroyed ${result.destroyed} connections` : 'drain finished', { pid, ...result })
+    if (final) {
+      // No generation follows: the public names this one served go with it.
+      if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
+      for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
+    }
+    for (const hook of [...this.#drainedHooks, ...(this.options.beforeExit === undefined ? [] : [this.options.beforeExit])]) {
+      try {
+        await hook()
+      } catch (err) {
+        this.#reporter.log('error', 'a beforeExit/onDrained hook failed', { error: String(err) })
+      }
+    }
+    this.#state = 'exited'
+    this.#uninstallSignals()
+    if (this.options.exit) this.#platform.exit(0)
+    return result
+  }
+
+  /** Removes the signal handlers (tests, or an app that takes over signal handling). */
+  close (): void {
+    this.#uninstallSignals()
+    this.#uninstallSignals = () => {}
+  }
+}

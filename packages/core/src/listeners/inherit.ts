@@ -1,0 +1,134 @@
+/**
+ * Reads the sockets this process was handed: by the previous generation (our protocol) or,
+ * for the first generation, by systemd socket activation. Every variable involved is
+ * removed from the environment once read, so the app's own child processes never see it.
+ */
+import { GracefulError } from '../errors.ts'
+import {
+  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, INHERITANCE_ENV, SYSTEMD_ENV, SYSTEMD_FIRST_FD,
+  decodeListeners
+} from '../handover/protocol.ts'
+import { tcpMatches } from './address.ts'
+import { describeSocket, type SocketInfo } from './fd.ts'
+
+export interface InheritedSocket {
+  fd: number
+  /** The listener key the previous generation asked for; undefined for systemd sockets. */
+  key: string | undefined
+  source: 'parent' | 'systemd'
+  /** systemd's FileDescriptorName, when given. */
+  name: string | undefined
+  info: SocketInfo
+}
+
+export interface Inheritance {
+  sockets: InheritedSocket[]
+  /** Where to report readiness to the previous generation. */
+  readyFd: number | undefined
+  generation: number
+  parentPid: number | undefined
+  /** Variables that were present but not meant for this process; reported, never adopted. */
+  ignored: GracefulError[]
+}
+
+export interface InheritContext {
+  env: NodeJS.ProcessEnv
+  pid: number
+  ppid: number
+  describe?: (fd: number) => SocketInfo
+}
+
+function inheritError (message: string, cause?: unknown): GracefulError {
+  return new GracefulError('ERR_GRACEFUL_INHERIT_ENV', message, cause === undefined ? undefined : { cause })
+}
+
+function parseIntStrict (text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d{1,10}$/.test(text)) return undefined
+  return Number(text)
+}
+
+/** Whether an inherited socket is a listening socket for the address its key names. */
+export function socketMatchesKey (info: SocketInfo, key: string): boolean {
+  if (info.kind === 'unknown') return true // nothing more to check on this platform
+  if (!info.listening) return false
+  if (key.startsWith('unix:')) {
+    const path = key.slice('unix:'.length)
+    // The first generation binds a temporary name and renames it into place (see bind.ts).
+    return info.kind === 'unix' && (info.path === path || info.path.startsWith(`${path}.gr-`))
+  }
+  const rest = key.slice('tcp:'.length)
+  const cut = rest.lastIndexOf(':')
+  const host = rest.slice(0, cut)
+  const port = Number(rest.slice(cut + 1))
+  return info.kind === 'tcp' && tcpMatches({ host: host === '*' ? undefined : host, port }, info.host, info.port)
+}
+
+function fromParent (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {
+  const { env } = ctx
+  const present = INHERITANCE_ENV.some((name) => env[name] !== undefined)
+  if (!present) return undefined
+  const values = Object.fromEntries(INHERITANCE_ENV.map((name) => [name, env[name]]))
+  for (const name of INHERITANCE_ENV) delete env[name]
+
+  const parentPid = parseIntStrict(values[ENV_PARENT])
+  if (parentPid === undefined || parentPid !== ctx.ppid) {
+    // Left over from someone else (a copied environment, a grandchild): not our sockets.
+    return {
+      sockets: [], readyFd: undefined, generation: 1, parentPid: undefined,
+      ignored: [inheritError(`${ENV_PARENT}=${String(values[ENV_PARENT])} does not name this process's parent (${ctx.ppid}); inherited sockets ignored`)]
+    }
+  }
+  const passed = decodeListeners(values[ENV_FDS] ?? '[]')
+  if (passed === undefined) throw inheritError(`${ENV_FDS} is malformed: ${String(values[ENV_FDS])}`)
+  const readyFd = parseIntStrict(values[ENV_READY_FD])
+  if (values[ENV_READY_FD] !== undefined && readyFd === undefined) throw inheritError(`${ENV_READY_FD} is malformed: ${String(values[ENV_READY_FD])}`)
+  const generation = parseIntStrict(values[ENV_GENERATION]) ?? 2
+
+  const sockets = passed.map(({ fd, key }): InheritedSocket => {
+    const info = describe(fd)
+    if (!socketMatchesKey(info, key)) {
+      throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a listening socket for ${key} (${JSON.stringify(info)})`)
+    }
+    return { fd, key, source: 'parent', name: undefined, info }
+  })
+  return { sockets, readyFd, generation, parentPid, ignored: [] }
+}
+
+function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {
+  const { env } = ctx
+  if (env.LISTEN_FDS === undefined && env.LISTEN_PID === undefined) return undefined
+  const values = Object.fromEntries(SYSTEMD_ENV.map((name) => [name, env[name]]))
+  for (const name of SYSTEMD_ENV) delete env[name]
+  const count = parseIntStrict(values.LISTEN_FDS)
+  const pid = parseIntStrict(values.LISTEN_PID)
+  const empty = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined }
+  if (pid !== ctx.pid) {
+    return { ...empty, ignored: [inheritError(`LISTEN_PID=${String(values.LISTEN_PID)} is not this process (${ctx.pid}); systemd sockets ignored`)] }
+  }
+  if (count === undefined || count > 1024) throw inheritError(`LISTEN_FDS is malformed: ${String(values.LISTEN_FDS)}`)
+  const names = values.LISTEN_FDNAMES?.split(':') ?? []
+  const sockets: InheritedSocket[] = []
+  for (let i = 0; i < count; i++) {
+    const fd = SYSTEMD_FIRST_FD + i
+    const info = describe(fd)
+    if (info.kind !== 'unknown' && !info.listening) {
+      throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `systemd fd ${fd} is not a listening socket`)
+    }
+    sockets.push({ fd, key: undefined, source: 'systemd', name: names[i] || undefined, info })
+  }
+  return { ...empty, sockets, ignored: [] }
+}
+
+/** Reads and removes the inheritance variables. Throws coded errors for malformed input. */
+export function readInheritance (ctx: InheritContext): Inheritance {
+  const describe = ctx.describe ?? describeSocket
+  const parent = fromParent(ctx, describe)
+  const systemd = fromSystemd(ctx, describe)
+  if (parent !== undefined && parent.parentPid !== undefined) {
+    return parent
+  }
+  const ignored = [...(parent?.ignored ?? []), ...(systemd?.ignored ?? [])]
+  return systemd === undefined
+    ? { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored }
+    : { ...systemd, ignored }
+}

@@ -1,0 +1,43 @@
+/**
+ * Which inherited socket serves which `listen()` call. Each socket is claimed at most once;
+ * those nobody claimed by the time the generation is ready are closed.
+ */
+import { tcpMatches, type ListenRequest, listenerKey } from './address.ts'
+import { closeFd } from './fd.ts'
+import type { InheritedSocket } from './inherit.ts'
+
+function systemdMatches (socket: InheritedSocket, request: ListenRequest): boolean {
+  const { info } = socket
+  if (request.kind === 'tcp') return info.kind === 'tcp' && request.port !== 0 && tcpMatches(request, info.host, info.port)
+  if (request.kind === 'unix') return info.kind === 'unix' && info.path === request.path
+  return false
+}
+
+export class ListenerRegistry {
+  readonly #unclaimed: InheritedSocket[]
+
+  constructor (inherited: InheritedSocket[]) {
+    this.#unclaimed = [...inherited]
+  }
+
+  /** The inherited socket for this request, removed from the pool; undefined to bind anew. */
+  claim (request: ListenRequest): InheritedSocket | undefined {
+    const key = listenerKey(request)
+    if (key === undefined) return undefined
+    const index = this.#unclaimed.findIndex((socket) =>
+      socket.source === 'parent' ? socket.key === key : systemdMatches(socket, request))
+    if (index < 0) return undefined
+    return this.#unclaimed.splice(index, 1)[0]
+  }
+
+  get unclaimed (): readonly InheritedSocket[] {
+    return this.#unclaimed
+  }
+
+  /** Closes what nobody claimed, so a listener the new code dropped stops accepting. */
+  closeUnclaimed (close: (fd: number) => void = closeFd): InheritedSocket[] {
+    const closed = this.#unclaimed.splice(0)
+    for (const socket of closed) close(socket.fd)
+    return closed
+  }
+}

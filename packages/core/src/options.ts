@@ -1,0 +1,144 @@
+import type { Socket } from 'node:net'
+import type { Server } from 'node:net'
+import { invalidOption } from './errors.ts'
+import type { Logger } from './diagnostics.ts'
+
+/** What a signal does when it reaches the process. */
+export type SignalAction = 'handover' | 'shutdown' | 'ignore'
+
+/** Signals the routing table may name. SIGUSR1 is Node's debugger signal and never used. */
+export const ROUTABLE_SIGNALS = ['SIGUSR2', 'SIGHUP', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGBREAK'] as const
+export type RoutableSignal = typeof ROUTABLE_SIGNALS[number]
+
+export const DEFAULT_SIGNALS: Readonly<Record<string, SignalAction>> = Object.freeze({
+  SIGUSR2: 'handover',
+  SIGTERM: 'shutdown',
+  SIGINT: 'shutdown'
+})
+
+export const DEFAULT_UPGRADE_TIMEOUT = 60_000
+export const DEFAULT_DRAIN_TIMEOUT = 30_000
+export const DEFAULT_IDLE_GRACE = 1_000
+
+export interface GracefulOptions {
+  /** How long the next generation may take to become ready before it is killed (ms). Default 60 s. */
+  upgradeTimeout?: number
+  /** How long in-flight requests may run once draining started; the rest is destroyed (ms). Default 30 s. */
+  drainTimeout?: number
+  /**
+   * How long an idle keep-alive connection is kept open once draining started, so that a
+   * request already on its way over it is still answered (ms). Default 1 s.
+   */
+  idleGrace?: number
+  /** Write the PID of the ready generation to this file (atomically). */
+  pidFile?: string
+  /**
+   * Signal routing, merged over the defaults `{ SIGUSR2: 'handover', SIGTERM: 'shutdown',
+   * SIGINT: 'shutdown' }`; `null` removes a route. `false` installs no handler at all.
+   */
+  signals?: false | Partial<Record<RoutableSignal, SignalAction | null>>
+  /**
+   * Report readiness by itself once every attached server is listening and `ready` resolved.
+   * With `false`, call `graceful.ready()`. Default true.
+   */
+  autoReady?: boolean
+  /** The app's own readiness check (warm caches, connect databases); readiness waits for it. */
+  ready?: () => unknown
+  /** Runs after the drain finished, before the process exits (close pools, flush logs). */
+  beforeExit?: () => unknown
+  /** Receives each upgraded (WebSocket) connection when draining starts, to close it politely. */
+  onUpgradedSocket?: (socket: Socket, server: Server) => void
+  /** A pino-compatible logger, or false for silence. Default: warnings and errors to stderr, the rest to `NODE_DEBUG=graceful-restart`. */
+  logger?: Logger | false
+  /** Exit the process after a drain. Default true. */
+  exit?: boolean
+}
+
+export interface ResolvedOptions {
+  upgradeTimeout: number
+  drainTimeout: number
+  idleGrace: number
+  pidFile: string | undefined
+  signals: Map<RoutableSignal, SignalAction>
+  autoReady: boolean
+  ready: (() => unknown) | undefined
+  beforeExit: (() => unknown) | undefined
+  onUpgradedSocket: ((socket: Socket, server: Server) => void) | undefined
+  logger: Logger | false | undefined
+  exit: boolean
+}
+
+const ACTIONS: readonly string[] = ['handover', 'shutdown', 'ignore']
+
+function duration (name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > 2 ** 31 - 1) {
+    return throwInvalid(name, `a finite number of milliseconds >= ${min}`, value)
+  }
+  return value
+}
+
+function throwInvalid (name: string, expected: string, value: unknown): never {
+  throw invalidOption(name, expected, value)
+}
+
+function optionalFunction<T> (name: string, value: unknown): T | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throwInvalid(name, 'a function', value)
+  return value as T
+}
+
+function resolveSignals (value: GracefulOptions['signals']): Map<RoutableSignal, SignalAction> {
+  const table = new Map<RoutableSignal, SignalAction>()
+  if (value === false) return table
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throwInvalid('signals', 'false or an object mapping signal names to actions', value)
+  }
+  const merged: Record<string, SignalAction | null | undefined> = { ...DEFAULT_SIGNALS, ...value }
+  for (const [name, action] of Object.entries(merged)) {
+    if (!(ROUTABLE_SIGNALS as readonly string[]).includes(name)) {
+      throwInvalid(`signals.${name}`, `one of ${ROUTABLE_SIGNALS.join(', ')}`, name)
+    }
+    if (action === null || action === undefined) continue
+    if (!ACTIONS.includes(action)) throwInvalid(`signals.${name}`, `one of ${ACTIONS.join(', ')} or null`, action)
+    table.set(name as RoutableSignal, action)
+  }
+  return table
+}
+
+function isLogger (value: unknown): value is Logger {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return ['info', 'warn', 'error'].every((level) => typeof v[level] === 'function')
+}
+
+/** Validates options at the boundary; every mistake throws ERR_GRACEFUL_INVALID_OPTION. */
+export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throwInvalid('options', 'an object', options)
+  const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'pidFile', 'signals', 'autoReady',
+    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit'])
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
+  }
+  if (options.pidFile !== undefined && (typeof options.pidFile !== 'string' || options.pidFile === '')) {
+    throwInvalid('pidFile', 'a non-empty path', options.pidFile)
+  }
+  if (options.autoReady !== undefined && typeof options.autoReady !== 'boolean') throwInvalid('autoReady', 'a boolean', options.autoReady)
+  if (options.exit !== undefined && typeof options.exit !== 'boolean') throwInvalid('exit', 'a boolean', options.exit)
+  if (options.logger !== undefined && options.logger !== false && !isLogger(options.logger)) {
+    throwInvalid('logger', 'false or an object with info, warn and error methods', options.logger)
+  }
+  return {
+    upgradeTimeout: duration('upgradeTimeout', options.upgradeTimeout, DEFAULT_UPGRADE_TIMEOUT, 1),
+    drainTimeout: duration('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
+    idleGrace: duration('idleGrace', options.idleGrace, DEFAULT_IDLE_GRACE, 0),
+    pidFile: options.pidFile,
+    signals: resolveSignals(options.signals),
+    autoReady: options.autoReady ?? true,
+    ready: optionalFunction('ready', options.ready),
+    beforeExit: optionalFunction('beforeExit', options.beforeExit),
+    onUpgradedSocket: optionalFunction('onUpgradedSocket', options.onUpgradedSocket),
+    logger: options.logger,
+    exit: options.exit ?? true
+  }
+}

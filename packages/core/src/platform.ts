@@ -1,0 +1,57 @@
+/**
+ * The seam between the state machine and the operating system. The real one below talks
+ * to Node; unit tests pass fakes and drive every path without starting a process.
+ */
+import { captureLaunch, type Launch } from './handover/launch.ts'
+import { reportReady } from './handover/readiness.ts'
+import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
+import { readInheritance, type Inheritance } from './listeners/inherit.ts'
+import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
+import { removePidFile, writePidFile } from './pidfile.ts'
+import type { Server } from 'node:net'
+import fs from 'node:fs'
+
+export interface Platform {
+  readonly pid: number
+  readonly env: NodeJS.ProcessEnv
+  canPassSockets: () => boolean
+  readInheritance: () => Inheritance
+  captureLaunch: () => Launch
+  listeningFd: (server: Server) => number | undefined
+  closeFd: (fd: number) => void
+  spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
+  reportReady: (fd: number, pid: number) => boolean
+  writePidFile: (file: string, pid: number) => void
+  removePidFile: (file: string, pid: number) => void
+  unlink: (path: string) => void
+  onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
+  exit: (code: number) => void
+  setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
+  clearTimeout: (timer: unknown) => void
+  now: () => number
+}
+
+export function nodePlatform (): Platform {
+  return {
+    get pid () { return process.pid },
+    env: process.env,
+    canPassSockets,
+    readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
+    captureLaunch: () => captureLaunch(),
+    listeningFd,
+    closeFd,
+    spawnGeneration,
+    reportReady,
+    writePidFile,
+    removePidFile,
+    unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
+    onSignal: (signal, handler) => {
+      process.on(signal, handler)
+      return () => { process.off(signal, handler) }
+    },
+    exit: (code) => { process.exit(code) },
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },
+    now: () => Date.now()
+  }
+}
