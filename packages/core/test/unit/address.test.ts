@@ -1,0 +1,47 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { canonicalHost, listenerKey, parseListenArgs, tcpMatches } from '../../src/listeners/address.ts'
+
+const cb = (): void => {}
+
+test('parses every listen() form Node accepts into the address it asks for', () => {
+  const cases: Array<[unknown[], string | undefined]> = [
+    [[], 'tcp:*:0'],
+    [[cb], 'tcp:*:0'],
+    [[8080], 'tcp:*:8080'],
+    [['8080'], 'tcp:*:8080'],
+    [[8080, '127.0.0.1'], 'tcp:127.0.0.1:8080'],
+    [[8080, '127.0.0.1', 511, cb], 'tcp:127.0.0.1:8080'],
+    [[8080, cb], 'tcp:*:8080'],
+    [[{ port: 0, host: '::1' }], 'tcp:::1:0'],
+    [[{ host: 'localhost' }, cb], 'tcp:localhost:0'],
+    [['/tmp/app.sock'], 'unix:/tmp/app.sock'],
+    [[{ path: '/tmp/app.sock', readableAll: true }], 'unix:/tmp/app.sock'],
+    [[{ fd: 3 }], undefined],
+    [[{ handle: {} }], undefined],
+    [[-1], undefined],
+    [[70000], undefined]
+  ]
+  for (const [args, key] of cases) {
+    assert.equal(listenerKey(parseListenArgs(args).request), key, JSON.stringify(args))
+  }
+})
+
+test('keeps the callback and the backlog', () => {
+  const parsed = parseListenArgs([8080, '0.0.0.0', 128, cb])
+  assert.equal(parsed.callback, cb)
+  assert.deepEqual(parsed.request, { kind: 'tcp', host: '0.0.0.0', port: 8080, backlog: 128 })
+  assert.equal(parseListenArgs(['/x.sock', 64]).request.kind, 'unix')
+})
+
+test('matches sockets to requests by address, treating port 0 as any port', () => {
+  assert.ok(tcpMatches({ host: '127.0.0.1', port: 8080 }, '127.0.0.1', 8080))
+  assert.ok(!tcpMatches({ host: '127.0.0.1', port: 8080 }, '127.0.0.1', 8081))
+  assert.ok(tcpMatches({ host: '127.0.0.1', port: 0 }, '127.0.0.1', 40000))
+  assert.ok(tcpMatches({ host: undefined, port: 80 }, '::', 80))
+  assert.ok(tcpMatches({ host: undefined, port: 80 }, '0.0.0.0', 80))
+  assert.ok(!tcpMatches({ host: undefined, port: 80 }, '127.0.0.1', 80))
+  assert.ok(tcpMatches({ host: 'localhost', port: 80 }, '::1', 80))
+  assert.ok(tcpMatches({ host: '0:0::1', port: 80 }, '::1', 80))
+  assert.equal(canonicalHost('[0:0:0:0:0:0:0:1]'), '::1')
+})

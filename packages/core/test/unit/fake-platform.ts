@@ -1,0 +1,87 @@
+// A Platform that starts no process and installs no signal handler: the state machine's
+// every path can be driven by hand.
+import type { Platform } from '../../src/platform.ts'
+import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
+import type { Inheritance } from '../../src/listeners/inherit.ts'
+
+export interface FakeChild {
+  spec: GenerationSpec
+  events: GenerationEvents
+  pid: number
+  killed: NodeJS.Signals[]
+  released: boolean
+  exit: (code: number | null, signal?: NodeJS.Signals | null) => void
+}
+
+export class FakePlatform implements Platform {
+  pid = 100
+  env: NodeJS.ProcessEnv = { KEEP: '1' }
+  children: FakeChild[] = []
+  exits: number[] = []
+  pidFiles: Array<[string, number]> = []
+  removedPidFiles: string[] = []
+  readyReports: Array<[number, number]> = []
+  timers = new Map<number, { fn: () => void, ms: number }>()
+  handlers = new Map<string, () => void>()
+  inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
+  clock = 0
+  #nextTimer = 1
+
+  canPassSockets = (): boolean => true
+  readInheritance = (): Inheritance => this.inheritance
+  captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
+  listeningFd = (): number => 7
+  closeFd = (): void => {}
+  reportReady = (fd: number, pid: number): boolean => { this.readyReports.push([fd, pid]); return true }
+  writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
+  removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
+  unlink = (): void => {}
+  exit = (code: number): void => { this.exits.push(code) }
+  now = (): number => this.clock
+  onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
+    this.handlers.set(signal, handler)
+    return () => { this.handlers.delete(signal) }
+  }
+
+  setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
+    const id = this.#nextTimer++
+    this.timers.set(id, { fn, ms })
+    return { id, unref: () => {} } as unknown as { unref: () => void }
+  }
+
+  clearTimeout = (timer: unknown): void => {
+    if (timer !== undefined) this.timers.delete((timer as { id: number }).id)
+  }
+
+  fireTimers (): void {
+    for (const [id, { fn }] of [...this.timers]) {
+      this.timers.delete(id)
+      fn()
+    }
+  }
+
+  signal (name: string): void {
+    const handler = this.handlers.get(name)
+    if (handler === undefined) throw new Error(`no handler for ${name}`)
+    handler()
+  }
+
+  spawnGeneration = (spec: GenerationSpec, events: GenerationEvents) => {
+    let resolveExit: (v: { code: number | null, signal: NodeJS.Signals | null }) => void = () => {}
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => { resolveExit = resolve })
+    const child: FakeChild = {
+      spec, events, pid: 200 + this.children.length, killed: [], released: false,
+      exit: (code, signal = null) => { resolveExit({ code, signal }); events.onExit(code, signal) }
+    }
+    this.children.push(child)
+    return {
+      pid: child.pid,
+      exited,
+      kill: (signal: NodeJS.Signals) => {
+        child.killed.push(signal)
+        resolveExit({ code: null, signal })
+      },
+      release: () => { child.released = true }
+    }
+  }
+}

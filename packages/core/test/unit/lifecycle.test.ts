@@ -1,0 +1,136 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { once } from 'node:events'
+import { Graceful } from '../../src/lifecycle.ts'
+import { HandoverError } from '../../src/errors.ts'
+import { FakePlatform } from './fake-platform.ts'
+
+async function readyGraceful (options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, p: FakePlatform, server: http.Server }> {
+  const p = new FakePlatform()
+  const g = new Graceful({ logger: false, ...options }, p)
+  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  await g.ready()
+  return { g, p, server }
+}
+
+test('becomes ready once its servers listen, writes the PID file and installs only the routed signals', async (t) => {
+  const { g, p, server } = await readyGraceful({ pidFile: '/run/app.pid' })
+  t.after(() => server.close())
+  assert.equal(g.state, 'ready')
+  assert.deepEqual(p.pidFiles, [['/run/app.pid', 100]])
+  assert.deepEqual([...p.handlers.keys()].sort(), ['SIGINT', 'SIGTERM', 'SIGUSR2'])
+  assert.deepEqual(p.readyReports, [], 'the first generation has nobody to report to')
+})
+
+test('passes its listeners to exactly one child however many signals arrive', async (t) => {
+  const { g, p, server } = await readyGraceful()
+  t.after(() => server.close())
+  for (let i = 0; i < 10; i++) p.signal('SIGUSR2')
+  assert.equal(p.children.length, 1)
+  assert.equal(g.state, 'handing-over')
+  const [child] = p.children
+  assert.deepEqual(child?.spec.listeners, [{ fd: 7, key: 'tcp:127.0.0.1:0' }])
+  assert.equal(child?.spec.generation, 2)
+  assert.equal(child?.spec.parentPid, 100)
+})
+
+test('rolls back when the child exits before ready, then accepts the next handover', async (t) => {
+  const { g, p, server } = await readyGraceful()
+  t.after(() => server.close())
+  const first = g.handover()
+  p.children[0]?.exit(1)
+  await assert.rejects(first, (err: unknown) => err instanceof HandoverError && err.code === 'ERR_GRACEFUL_CHILD_EXITED' && err.exitCode === 1)
+  assert.equal(g.state, 'ready')
+  assert.equal(g.lastHandover?.ok, false)
+  assert.equal(server.listening, true, 'the old generation keeps serving')
+
+  const second = g.handover()
+  assert.equal(p.children.length, 2)
+  p.children[1]?.events.onReady()
+  assert.deepEqual(await second, { pid: 201, durationMs: 0 })
+  assert.equal(p.children[1]?.released, true)
+})
+
+test('kills a child that is not ready within upgradeTimeout and keeps serving', async (t) => {
+  const { g, p, server } = await readyGraceful({ upgradeTimeout: 5000 })
+  t.after(() => server.close())
+  const handover = g.handover('SIGUSR2')
+  assert.equal([...p.timers.values()][0]?.ms, 5000)
+  p.fireTimers()
+  await assert.rejects(handover, (err: unknown) => err instanceof HandoverError && err.reason === 'timeout' && err.code === 'ERR_GRACEFUL_UPGRADE_TIMEOUT')
+  assert.deepEqual(p.children[0]?.killed, ['SIGKILL'])
+  assert.equal(g.state, 'ready')
+})
+
+test('drains and exits 0 once the child is ready', async () => {
+  const { g, p, server } = await readyGraceful()
+  const handover = g.handover()
+  p.children[0]?.events.onReady()
+  await handover
+  await once(server, 'close')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(server.listening, false)
+  assert.deepEqual(p.exits, [0])
+  assert.equal(g.state, 'exited')
+  assert.equal(p.handlers.size, 0, 'signal handlers are removed on exit')
+})
+
+test('a shutdown during a handover kills the child first, then drains', async () => {
+  const { g, p } = await readyGraceful({ pidFile: '/run/app.pid' })
+  const handover = g.handover()
+  p.signal('SIGTERM')
+  await assert.rejects(handover, (err: unknown) => err instanceof HandoverError && err.reason === 'aborted')
+  assert.deepEqual(p.children[0]?.killed, ['SIGKILL'])
+  await waitUntil(() => p.exits.length > 0)
+  assert.deepEqual(p.exits, [0])
+  assert.deepEqual(p.removedPidFiles, ['/run/app.pid'])
+})
+
+test('a second SIGTERM during the drain exits at once with 128+15', async () => {
+  const { p, server } = await readyGraceful({ drainTimeout: 60_000 })
+  const address = server.address() as { port: number }
+  // Hold a request in flight so the drain cannot finish.
+  const req = http.get({ port: address.port, host: '127.0.0.1', path: '/hang' })
+  req.on('error', () => {})
+  server.removeAllListeners('request')
+  server.on('request', () => {})
+  await once(server, 'connection')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  p.signal('SIGTERM')
+  p.signal('SIGTERM')
+  assert.deepEqual(p.exits, [143])
+  req.destroy()
+})
+
+test('handover before ready is refused with ERR_GRACEFUL_NOT_READY', async () => {
+  const p = new FakePlatform()
+  const g = new Graceful({ logger: false, autoReady: false }, p)
+  await assert.rejects(g.handover(), { code: 'ERR_GRACEFUL_NOT_READY' })
+  assert.equal(p.children.length, 0)
+  g.close()
+  assert.equal(p.handlers.size, 0)
+})
+
+test('a child of a previous generation reports ready on its pipe', async (t) => {
+  const p = new FakePlatform()
+  p.inheritance = { sockets: [], readyFd: 9, generation: 3, parentPid: 50, ignored: [] }
+  const g = new Graceful({ logger: false, signals: false }, p)
+  const server = g.attach(http.createServer())
+  t.after(() => server.close())
+  server.listen(0, '127.0.0.1')
+  await waitUntil(() => g.state === 'ready')
+  assert.deepEqual(p.readyReports, [[9, 100]])
+  assert.equal(g.generation, 3)
+  assert.equal(p.handlers.size, 0, 'signals: false installs nothing')
+})
+
+async function waitUntil (fn: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('condition not reached')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

@@ -1,0 +1,36 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { resolveOptions } from '../../src/options.ts'
+import { GracefulError } from '../../src/errors.ts'
+
+test('applies the documented defaults', () => {
+  const o = resolveOptions()
+  assert.equal(o.upgradeTimeout, 60_000)
+  assert.equal(o.drainTimeout, 30_000)
+  assert.equal(o.idleGrace, 1_000)
+  assert.deepEqual([...o.signals], [['SIGUSR2', 'handover'], ['SIGTERM', 'shutdown'], ['SIGINT', 'shutdown']])
+  assert.equal(o.autoReady, true)
+  assert.equal(o.exit, true)
+})
+
+test('merges the signal table and removes routes set to null', () => {
+  const o = resolveOptions({ signals: { SIGHUP: 'handover', SIGINT: null } })
+  assert.deepEqual(Object.fromEntries(o.signals), { SIGUSR2: 'handover', SIGTERM: 'shutdown', SIGHUP: 'handover' })
+  assert.equal(resolveOptions({ signals: false }).signals.size, 0)
+})
+
+test('refuses bad input with ERR_GRACEFUL_INVALID_OPTION', () => {
+  const bad: unknown[] = [
+    { drainTimeout: -1 }, { upgradeTimeout: 0 }, { upgradeTimeout: Number.NaN }, { drainTimeout: '5s' },
+    { idleGrace: Infinity }, { signals: { SIGUSR1: 'handover' } }, { signals: { SIGKILL: 'shutdown' } },
+    { signals: { SIGUSR2: 'explode' } }, { signals: 'SIGUSR2' }, { pidFile: '' }, { pidFile: 3 },
+    { autoReady: 'yes' }, { logger: console.log }, { ready: 'now' }, { drainTimout: 100 }, null
+  ]
+  for (const options of bad) {
+    assert.throws(() => resolveOptions(options as never), (err: unknown) => {
+      assert.ok(err instanceof GracefulError)
+      assert.equal(err.code, 'ERR_GRACEFUL_INVALID_OPTION')
+      return true
+    }, JSON.stringify(options))
+  }
+})

@@ -1,0 +1,19 @@
+export { startLoad } from './load.ts'
+export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
+export {
+  MARKER_ENV,
+  fdCount,
+  freePort,
+  isAlive,
+  killMarked,
+  newMarker,
+  processesWithMarker,
+  readPidFile,
+  rssKb,
+  startNode,
+  waitFor,
+  waitForPidExit
+} from './process.ts'
+export type { StartNodeOptions, Started, WaitForOptions } from './process.ts'
+export { cleanup, tracker } from './tracker.ts'
+export type { AfterHookHost, Tracker } from './tracker.ts'

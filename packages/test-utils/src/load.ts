@@ -1,0 +1,301 @@
+/**
+ * A bounded loopback HTTP load driver. Restart tests keep it running across a handover
+ * and then ask one question: did any request fail, and how? So every request ends in
+ * exactly one bucket, a response only counts once its body was read to the end (a
+ * generation that dies mid-body must not look like a success), and nothing runs forever:
+ * loops stop on their own after `durationMs` / `maxRequests`, and every request has a
+ * deadline.
+ *
+ * Clocks: latencies and `durationMs` use performance.now() (monotonic, immune to clock
+ * steps). Timestamps that a test lines up with other processes' logs (`SlowRecord`
+ * start/end, `errorSamples[].at`) are Date.now() wall-clock milliseconds, because
+ * performance.now() has a per-process origin.
+ */
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as delay } from 'node:timers/promises'
+
+export interface LoadOptions {
+  /** TCP target. Either `port` or `socketPath` is required. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Unix socket target; wins over `port`. */
+  socketPath?: string
+  /** Concurrent request loops, default 32. */
+  clients?: number
+  /**
+   * true: one keep-alive agent with `maxSockets: clients`, so connections are reused
+   * across the handover (the hard case: idle sockets owned by the old generation).
+   * false: no agent and `Connection: close`, a new TCP connection per request (the
+   * accept-queue case).
+   */
+  keepAlive: boolean
+  /** 1 in N requests goes to `/sleep?ms=${slowMs}`, default 50; 0 = never. */
+  slowEvery?: number
+  /** Default 300. */
+  slowMs?: number
+  /** The fast path, default '/'. */
+  path?: string
+  /** Loops start no request after this, default 60_000. */
+  durationMs?: number
+  /** Loops start no more requests than this in total, default 1_000_000. */
+  maxRequests?: number
+  /** Per request, from send to the last body byte, default 10_000; counts as 'timeout'. */
+  requestTimeoutMs?: number
+}
+
+export interface FailureCounts {
+  refused: number
+  reset: number
+  timeout: number
+  non2xx: number
+  other: number
+}
+
+/** A slow request that got a complete response (any status). Times are Date.now(). */
+export interface SlowRecord {
+  /** From `x-pid`; NaN when the header was missing (never 0 or -1: those mean process groups to kill()). */
+  pid: number
+  startedAt: number
+  endedAt: number
+  status: number
+}
+
+export interface ErrorSample {
+  kind: keyof FailureCounts
+  code?: string
+  message: string
+  /** Date.now() when the failure was recorded. */
+  at: number
+  path: string
+}
+
+export interface LoadReport {
+  /** Requests that settled (ok + failed); requests still in flight are not counted. */
+  requests: number
+  ok: number
+  failed: number
+  failures: FailureCounts
+  /** The first 20 failures: the first ones usually name the cause, later ones repeat it. */
+  errorSamples: ErrorSample[]
+  /** Successful responses per `x-pid` header value; 'unknown' when the header was missing. */
+  byPid: Record<string, number>
+  slow: SlowRecord[]
+  /** Over successful requests only, slow ones included; nearest-rank percentiles; 0 when none. */
+  latencyMs: { p50: number, p99: number, max: number }
+  /** Since startLoad(), until the loops ended (or until now for a snapshot of a running load). */
+  durationMs: number
+}
+
+export interface LoadHandle {
+  /** Starts no new requests, waits for in-flight ones (each bounded by requestTimeoutMs). */
+  stop(): Promise<LoadReport>
+  /** The report so far; the load keeps running. */
+  snapshot(): LoadReport
+  /** Resolves (never rejects) once every loop has ended, by itself or through stop(). */
+  done: Promise<LoadReport>
+}
+
+const MAX_ERROR_SAMPLES = 20
+// Long enough that a loop hammering a dead port cannot starve the event loop (or the
+// server under test), short enough to notice the new generation almost at once.
+const BACKOFF_AFTER_FAILURE_MS = 5
+
+interface Target { host: string, port: number | undefined, socketPath: string | undefined }
+
+type Outcome =
+  | { kind: 'response', status: number, pid: string | undefined }
+  | { kind: Exclude<keyof FailureCounts, 'non2xx'>, code: string | undefined, message: string }
+
+export function startLoad (opts: LoadOptions): LoadHandle {
+  const clients = opts.clients ?? 32
+  const slowEvery = opts.slowEvery ?? 50
+  const slowMs = opts.slowMs ?? 300
+  const fastPath = opts.path ?? '/'
+  const durationMs = opts.durationMs ?? 60_000
+  const maxRequests = opts.maxRequests ?? 1_000_000
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
+  if (opts.port === undefined && opts.socketPath === undefined) {
+    throw new TypeError('startLoad: either port or socketPath is required')
+  }
+  if (!Number.isInteger(clients) || clients < 1) throw new RangeError(`startLoad: clients must be a positive integer, got ${clients}`)
+  if (!Number.isInteger(slowEvery) || slowEvery < 0) throw new RangeError(`startLoad: slowEvery must be an integer >= 0, got ${slowEvery}`)
+  if (!(requestTimeoutMs > 0)) throw new RangeError(`startLoad: requestTimeoutMs must be > 0, got ${requestTimeoutMs}`)
+
+  const target: Target = { host: opts.host ?? '127.0.0.1', port: opts.port, socketPath: opts.socketPath }
+  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: clients }) : false
+  const headers: http.OutgoingHttpHeaders = opts.keepAlive ? {} : { connection: 'close' }
+
+  const startedAt = performance.now()
+  const deadline = startedAt + durationMs
+  let endedAt: number | undefined
+  let stopping = false
+  let started = 0
+
+  let ok = 0
+  const failures: FailureCounts = { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 }
+  const errorSamples: ErrorSample[] = []
+  const byPid: Record<string, number> = {}
+  const slow: SlowRecord[] = []
+  const latencies: number[] = []
+
+  function fail (kind: keyof FailureCounts, code: string | undefined, message: string, path: string): void {
+    failures[kind]++
+    if (errorSamples.length < MAX_ERROR_SAMPLES) {
+      const sample: ErrorSample = { kind, message, at: Date.now(), path }
+      if (code !== undefined) sample.code = code
+      errorSamples.push(sample)
+    }
+  }
+
+  async function loop (): Promise<void> {
+    while (!stopping && started < maxRequests && performance.now() < deadline) {
+      const index = started++
+      const isSlow = slowEvery > 0 && (index + 1) % slowEvery === 0
+      const path = isSlow ? `/sleep?ms=${slowMs}` : fastPath
+      const wallStart = Date.now()
+      const t0 = performance.now()
+      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs)
+      const latency = performance.now() - t0
+
+      let failed = true
+      if (outcome.kind === 'response') {
+        if (isSlow) {
+          slow.push({ pid: outcome.pid === undefined ? NaN : Number(outcome.pid), startedAt: wallStart, endedAt: Date.now(), status: outcome.status })
+        }
+        if (outcome.status >= 200 && outcome.status <= 299) {
+          failed = false
+          ok++
+          latencies.push(latency)
+          const key = outcome.pid ?? 'unknown'
+          byPid[key] = (byPid[key] ?? 0) + 1
+        } else {
+          fail('non2xx', undefined, `HTTP ${outcome.status}`, path)
+        }
+      } else {
+        fail(outcome.kind, outcome.code, outcome.message, path)
+      }
+      if (failed && !stopping) await delay(BACKOFF_AFTER_FAILURE_MS)
+    }
+  }
+
+  function report (): LoadReport {
+    const failed = failures.refused + failures.reset + failures.timeout + failures.non2xx + failures.other
+    const sorted = latencies.slice().sort((a, b) => a - b)
+    return {
+      requests: ok + failed,
+      ok,
+      failed,
+      failures: { ...failures },
+      errorSamples: errorSamples.map((s) => ({ ...s })),
+      byPid: { ...byPid },
+      slow: slow.map((s) => ({ ...s })),
+      latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 },
+      durationMs: (endedAt ?? performance.now()) - startedAt
+    }
+  }
+
+  const loops: Array<Promise<void>> = []
+  for (let i = 0; i < clients; i++) loops.push(loop())
+  const done = Promise.all(loops).then(() => {
+    endedAt = performance.now()
+    if (agent !== false) agent.destroy()
+    return report()
+  })
+
+  return {
+    stop () {
+      stopping = true
+      return done
+    },
+    snapshot: report,
+    done
+  }
+}
+
+/** Resolves (never rejects) with how one request ended, within timeoutMs. */
+function requestOnce (
+  target: Target,
+  agent: http.Agent | false,
+  headers: http.OutgoingHttpHeaders,
+  path: string,
+  timeoutMs: number
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let settled = false
+    let timer: NodeJS.Timeout | undefined
+    const finish = (outcome: Outcome): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+
+    let req: http.ClientRequest
+    try {
+      req = http.request({
+        host: target.host,
+        port: target.port,
+        socketPath: target.socketPath,
+        path,
+        method: 'GET',
+        agent,
+        headers
+      })
+    } catch (err) {
+      // Bad options (say, a path with spaces) throw synchronously; keep the promise contract.
+      finish(classify(err))
+      return
+    }
+
+    // A whole-request deadline, not req.setTimeout(): that one is a socket idle timer and
+    // a server trickling bytes would never trip it.
+    timer = setTimeout(() => {
+      finish({ kind: 'timeout', code: undefined, message: `no complete response within ${timeoutMs} ms` })
+      req.destroy()
+    }, timeoutMs)
+
+    req.on('error', (err) => finish(classify(err)))
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0
+      const raw = res.headers['x-pid']
+      const pid = Array.isArray(raw) ? raw[0] : raw
+      res.on('data', noop)
+      res.on('end', () => {
+        if (res.complete) finish({ kind: 'response', status, pid })
+        else finish({ kind: 'reset', code: undefined, message: 'response ended before its body was complete' })
+      })
+      // Node reports a connection lost mid-body as an 'error' (ECONNRESET, "aborted");
+      // 'close' without 'end' covers any path that skips the error.
+      res.on('error', (err) => finish(classify(err)))
+      res.on('close', () => finish({ kind: 'reset', code: undefined, message: 'connection closed before the response body was complete' }))
+    })
+    req.end()
+  })
+}
+
+function classify (err: unknown): Outcome {
+  const e = err as NodeJS.ErrnoException
+  const code = typeof e?.code === 'string' ? e.code : undefined
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOENT': // unix socket path not there (yet / any more)
+      return { kind: 'refused', code, message }
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return { kind: 'reset', code, message }
+  }
+  if (message === 'socket hang up') return { kind: 'reset', code, message }
+  return { kind: 'other', code, message }
+}
+
+function percentile (sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length))
+  return sorted[rank - 1] ?? 0
+}
+
+function noop (): void {}
