@@ -1,0 +1,63 @@
+// Shared steps of the real-process tests: start the fixture, hand over, read the output.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { readPidFile, waitFor, isAlive, type Started, type Tracker } from '@graceful-restart/test-utils'
+
+export const FIXTURE = fileURLToPath(new URL('../fixtures/http-app.js', import.meta.url))
+
+export interface App {
+  started: Started
+  pidFile: string
+  dir: string
+  port: number
+  pid: number
+}
+
+export function tempDir (t: { after: (fn: () => unknown) => unknown }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-test-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export function events (started: Started, name: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = []
+  for (const line of started.lines) {
+    if (!line.startsWith('{')) continue
+    try {
+      const msg = JSON.parse(line) as Record<string, unknown>
+      if (msg.event === name) out.push(msg)
+    } catch {}
+  }
+  return out
+}
+
+export async function startApp (track: Tracker, dir: string, env: Record<string, string> = {}, script = FIXTURE, opts: { cwd?: string } = {}): Promise<App> {
+  const pidFile = path.join(dir, 'app.pid')
+  const started = track.startNode(script, { env: { PID_FILE: pidFile, BOOT_MODE_FILE: path.join(dir, 'mode'), ...env }, ...opts })
+  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'first generation ready (PID file)' })
+  const listening = await waitFor(() => events(started, 'listening').find((e) => e.pid === pid), { timeoutMs: 5000, what: 'listening line' })
+  const port = (listening.address as { port?: number } | string | null)
+  return { started, pidFile, dir, port: typeof port === 'object' && port !== null ? port.port ?? 0 : 0, pid }
+}
+
+/** Sends SIGUSR2 to the live generation; resolves with the pid of the one that took over. */
+export async function handover (app: App, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
+  const old = app.pid
+  process.kill(old, signal)
+  const next = await waitFor(() => {
+    const pid = readPidFile(app.pidFile)
+    return pid !== undefined && pid !== old ? pid : undefined
+  }, { timeoutMs: 20_000, intervalMs: 5, what: `a generation to take over from ${old}` })
+  app.pid = next
+  return next
+}
+
+export async function waitGone (pids: number[], timeoutMs = 20_000): Promise<void> {
+  await waitFor(() => pids.every((pid) => !isAlive(pid)), { timeoutMs, what: `processes ${pids.join(', ')} to exit` })
+}
+
+export function setMode (app: { dir: string }, mode: string): void {
+  fs.writeFileSync(path.join(app.dir, 'mode'), mode)
+}
