@@ -12,6 +12,7 @@ import type { Server } from 'node:net'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
 import { GracefulError, HandoverError } from './errors.ts'
+import type { Launch } from './handover/launch.ts'
 import type { NextGeneration } from './handover/spawn.ts'
 import { listenOn, type ListenFn } from './listeners/bind.ts'
 import type { Inheritance } from './listeners/inherit.ts'
@@ -49,6 +50,7 @@ export class Graceful {
   readonly #reporter: Reporter
   readonly #inheritance: Inheritance
   readonly #registry: ListenerRegistry
+  readonly #launch: Launch
   readonly #attachments: Attachment[] = []
   readonly #drainedHooks: Array<() => unknown> = []
   #state: State = 'starting'
@@ -58,6 +60,9 @@ export class Graceful {
   #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void } | undefined
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
+  #exitCode = 0
+  /** Whether this generation ever served as the live one (and so owns the public names). */
+  #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
@@ -65,6 +70,9 @@ export class Graceful {
     this.#platform = platform
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
+    // Read now: by the time of a handover, `current` may already point at the new release,
+    // and $PWD could no longer be told apart from a stale value.
+    this.#launch = platform.captureLaunch()
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
     if (this.options.signals.size > 0) {
@@ -158,8 +166,9 @@ export class Graceful {
       const active = this.#attachments.filter((a) => a.pending || a.server.listening)
       if (active.length === 0 || active.some((a) => a.pending)) return
       this.ready().catch((err: unknown) => {
-        this.#reporter.log('error', 'readiness check failed; exiting so the previous generation keeps serving', { error: String(err) })
-        this.#platform.exit(1)
+        this.#reporter.log('error', 'readiness check failed; draining and exiting with code 1 so the previous generation keeps serving', { error: String(err) })
+        this.#exitCode = 1
+        this.shutdown('ready-failed').catch(() => {})
       })
     })
   }
@@ -178,6 +187,7 @@ export class Graceful {
     if (this.options.ready !== undefined) await this.options.ready()
     if (this.#state !== 'starting') return
     this.#state = 'ready'
+    this.#wasLive = true
     for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
       this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
     }
@@ -239,9 +249,13 @@ export class Graceful {
         const child = current.child
         const code = reason === 'timeout' ? 'ERR_GRACEFUL_UPGRADE_TIMEOUT' : reason === 'spawn' ? 'ERR_GRACEFUL_SPAWN' : 'ERR_GRACEFUL_CHILD_EXITED'
         const err = new HandoverError(code, message, { reason, exitCode, signal })
-        // Kill and reap before accepting another handover: never two children at once.
-        child?.kill('SIGKILL')
+        // A child that already listens has accepted connections from the shared queue:
+        // SIGTERM lets it drain them like any generation would. SIGKILL only if it cannot.
+        // Reap before accepting another handover: never two children at once.
+        child?.kill('SIGTERM')
+        const killTimer = this.#platform.setTimeout(() => child?.kill('SIGKILL'), this.options.drainTimeout + 1000)
         void (child?.exited ?? Promise.resolve()).then(() => {
+          this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
           this.#handover = undefined
@@ -254,7 +268,7 @@ export class Graceful {
       abort = () => fail('aborted', 'handover aborted by shutdown')
       const current: { child: NextGeneration | undefined } = { child: undefined }
       current.child = this.#platform.spawnGeneration({
-        launch: this.#platform.captureLaunch(),
+        launch: this.#launch,
         env: this.#platform.env,
         listeners,
         parentPid: pid,
@@ -331,8 +345,9 @@ export class Graceful {
     }
     this.#reporter.event(CHANNELS.drainEnd, result.timedOut ? 'warn' : 'info',
       result.timedOut ? `drain deadline reached: destroyed ${result.destroyed} connections` : 'drain finished', { pid, ...result })
-    if (final) {
-      // No generation follows: the public names this one served go with it.
+    if (final && this.#wasLive) {
+      // No generation follows: the public names this one served go with it. A generation
+      // that never became ready owns none of them (its parent still serves them).
       if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
       for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
     }
@@ -345,7 +360,7 @@ export class Graceful {
     }
     this.#state = 'exited'
     this.#uninstallSignals()
-    if (this.options.exit) this.#platform.exit(0)
+    if (this.options.exit) this.#platform.exit(this.#exitCode)
     return result
   }
 
