@@ -43,7 +43,7 @@ export async function startApp (track: Tracker, dir: string, env: Record<string,
 }
 
 /** Sends SIGUSR2 to the live generation; resolves with the pid of the one that took over. */
-export async function handover (app: App, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
+export async function handover (app: { pid: number, pidFile: string }, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
   const old = app.pid
   process.kill(old, signal)
   const next = await waitFor(() => {
