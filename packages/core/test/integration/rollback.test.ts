@@ -24,7 +24,8 @@ for (const { mode, reason, text } of failures) {
     process.kill(oldPid, 'SIGUSR2')
     const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 15_000, what: 'rollback event' })
     assert.equal(rollback.reason, reason)
-    assert.ok(app.started.lines.some((line) => text.test(line)), `the reason is logged to stderr: ${app.started.lines.join('\n')}`)
+    // stderr and stdout are separate pipes: the log line may arrive after the event.
+    await waitFor(() => app.started.lines.some((line) => text.test(line)), { timeoutMs: 5000, what: `the reason logged to stderr (${String(text)})` })
     const childPid = Number(rollback.childPid)
     await waitFor(() => !processesWithMarker(track.marker).includes(childPid), { timeoutMs: 5000, what: 'failed child reaped' })
     assert.deepEqual(processesWithMarker(track.marker), [oldPid], 'the failed child is gone, the old generation still runs')

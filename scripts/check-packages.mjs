@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Every published package loads with import and with require() (Node >= 20.19 loads ESM
+// through require), and loading it installs no signal handler.
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const root = path.resolve(import.meta.dirname, '..')
+const signals = ['SIGUSR2', 'SIGTERM', 'SIGINT', 'SIGHUP']
+const before = signals.map((s) => process.listenerCount(s))
+let failed = 0
+for (const dir of fs.readdirSync(path.join(root, 'packages'))) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'packages', dir, 'package.json'), 'utf8'))
+  if (manifest.private) continue
+  // A package resolves its own name through its "exports" map, as an installed one would.
+  const require = createRequire(path.join(root, 'packages', dir, 'package.json'))
+  try {
+    const viaImport = await import(pathToFileURL(path.join(root, 'packages', dir, manifest.exports['.'].default)).href)
+    const viaRequire = require(manifest.name)
+    const names = Object.keys(viaImport).sort().join(',')
+    if (names !== Object.keys(viaRequire).sort().join(',')) throw new Error(`import and require() disagree: ${names}`)
+    console.log(`ok ${manifest.name}: ${names}`)
+  } catch (err) {
+    failed++
+    console.error(`FAILED ${manifest.name}: ${err.stack}`)
+  }
+}
+const after = signals.map((s) => process.listenerCount(s))
+if (after.some((n, i) => n !== before[i])) {
+  failed++
+  console.error('FAILED: importing the packages installed signal handlers')
+}
+process.exit(failed === 0 ? 0 : 1)
