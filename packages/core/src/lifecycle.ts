@@ -86,6 +86,8 @@ export class Graceful {
   get state (): State { return this.#state }
   /** 1 for the first process, one more for each handover. */
   get generation (): number { return this.#inheritance.generation }
+  /** The supervisor's pid when this process runs under `graceful-restart run`. */
+  get supervisorPid (): number | undefined { return this.#inheritance.supervisorPid }
   /** Whether this process took its sockets over from a previous generation. */
   get inherited (): boolean { return this.#inheritance.parentPid !== undefined }
   get lastHandover (): { ok: boolean, at: number, durationMs: number, reason?: string } | undefined { return this.#lastHandover }
@@ -192,7 +194,9 @@ export class Graceful {
       this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
     }
     const pid = this.#platform.pid
-    if (this.options.pidFile !== undefined) {
+    const { supervisorPid } = this.#inheritance
+    // Under the supervisor the PID file names the supervisor, which writes it itself.
+    if (this.options.pidFile !== undefined && supervisorPid === undefined) {
       try {
         this.#platform.writePidFile(this.options.pidFile, pid)
       } catch (err) {
@@ -201,7 +205,11 @@ export class Graceful {
       }
     }
     const { readyFd } = this.#inheritance
-    if (readyFd !== undefined) this.#platform.reportReady(readyFd, pid)
+    if (readyFd !== undefined && supervisorPid !== undefined) {
+      this.#platform.reportReadyAndWatch(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
+    } else if (readyFd !== undefined) {
+      this.#platform.reportReady(readyFd, pid)
+    }
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
       pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
     })
@@ -213,6 +221,13 @@ export class Graceful {
    * one keeps serving. Concurrent calls share one handover.
    */
   handover (trigger = 'api'): Promise<HandoverResult> {
+    const { supervisorPid } = this.#inheritance
+    if (supervisorPid !== undefined) {
+      // A worker never re-executes itself: the supervisor replaces all workers together.
+      this.#reporter.log('info', 'handover requested from a supervised worker: asking the supervisor', { trigger, supervisorPid })
+      this.#platform.kill(supervisorPid, 'SIGUSR2')
+      return Promise.reject(new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'a supervised worker does not hand over by itself; the supervisor was asked to reload'))
+    }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
       return this.#handover.promise

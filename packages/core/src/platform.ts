@@ -3,7 +3,7 @@
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
 import { captureLaunch, type Launch } from './handover/launch.ts'
-import { reportReady } from './handover/readiness.ts'
+import { reportReady, reportReadyAndWatch } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
@@ -21,6 +21,8 @@ export interface Platform {
   closeFd: (fd: number) => void
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number) => boolean
+  reportReadyAndWatch: (fd: number, pid: number, onGone: () => void) => boolean
+  kill: (pid: number, signal: NodeJS.Signals) => void
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   unlink: (path: string) => void
@@ -42,6 +44,8 @@ export function nodePlatform (): Platform {
     closeFd,
     spawnGeneration,
     reportReady,
+    reportReadyAndWatch,
+    kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
     writePidFile,
     removePidFile,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },

@@ -7,6 +7,10 @@
  *   GRACEFUL_RESTART_READY_FD    the fd of a pipe on which the child reports readiness
  *   GRACEFUL_RESTART_PARENT      the parent's pid; a child whose parent differs ignores it all
  *   GRACEFUL_RESTART_GENERATION  1 for the first process, +1 per handover
+ *   GRACEFUL_RESTART_SUPERVISOR  only under `graceful-restart run`: the supervisor's pid. The
+ *                                readiness pipe then stays open as a lifeline: when it reaches
+ *                                EOF the supervisor is gone and the worker drains and exits.
+ *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -16,8 +20,11 @@ export const ENV_READY_FD = 'GRACEFUL_RESTART_READY_FD'
 export const ENV_PARENT = 'GRACEFUL_RESTART_PARENT'
 export const ENV_GENERATION = 'GRACEFUL_RESTART_GENERATION'
 export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
+/** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
+export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
+export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION] as const
+export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import net from 'node:net'
 import { encodeReady } from './protocol.ts'
 
 /**
@@ -14,4 +15,24 @@ export function reportReady (fd: number, pid: number): boolean {
   } finally {
     try { fs.closeSync(fd) } catch {}
   }
+}
+
+/**
+ * Under the supervisor the readiness pipe stays open after the ready message: its other end
+ * lives in the supervisor, so EOF means the supervisor is gone (even SIGKILLed) and this
+ * worker must not outlive it.
+ */
+export function reportReadyAndWatch (fd: number, pid: number, onGone: () => void): boolean {
+  try {
+    fs.writeSync(fd, encodeReady(pid))
+  } catch {
+    onGone()
+    return false
+  }
+  const lifeline = new net.Socket({ fd, readable: true, writable: false })
+  lifeline.on('error', () => {})
+  lifeline.once('close', onGone)
+  lifeline.resume()
+  lifeline.unref()
+  return true
 }

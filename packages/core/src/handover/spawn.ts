@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_VERSION, PROTOCOL_VERSION,
+  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
   decodeMessage, encodeListeners, type PassedListener
 } from './protocol.ts'
 
@@ -17,6 +17,10 @@ export interface GenerationSpec {
   listeners: Array<{ fd: number, key: string }>
   parentPid: number
   generation: number
+  /** Under the supervisor: the worker's index. The readiness pipe then stays open as a lifeline. */
+  worker?: number
+  /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
+  output?: 'inherit' | 'pipe'
 }
 
 export interface GenerationEvents {
@@ -31,6 +35,8 @@ export interface NextGeneration {
   /** Resolves when the child has exited and was reaped, whatever the handover's outcome. */
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   kill: (signal: NodeJS.Signals) => void
+  readonly stdout: Readable | null
+  readonly stderr: Readable | null
   /** Forget the child after it became ready: the parent leaves, the child stays. */
   release: () => void
 }
@@ -47,18 +53,20 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     [ENV_PARENT]: String(spec.parentPid),
     [ENV_GENERATION]: String(spec.generation),
     [ENV_VERSION]: String(PROTOCOL_VERSION),
+    ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker) }),
     PWD: spec.launch.cwd
   }
+  const output = spec.output ?? 'inherit'
   let child: ChildProcess
   try {
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env,
-      stdio: ['inherit', 'inherit', 'inherit', ...spec.listeners.map((l) => l.fd), 'pipe']
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe']
     })
   } catch (err) {
     queueMicrotask(() => events.onError(err as Error))
-    return { pid: undefined, exited: Promise.resolve({ code: null, signal: null }), kill: () => {}, release: () => {} }
+    return { pid: undefined, exited: Promise.resolve({ code: null, signal: null }), kill: () => {}, release: () => {}, stdout: null, stderr: null }
   }
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
@@ -100,6 +108,8 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
   return {
     pid: child.pid,
     exited,
+    stdout: child.stdout,
+    stderr: child.stderr,
     kill: (signal) => { child.kill(signal) },
     release: () => {
       child.off('exit', onExit)

@@ -27,7 +27,7 @@ function emitSoon (server: Server, err: Error): void {
   process.nextTick(() => server.emit('error', err))
 }
 
-function probeUnix (path: string): Promise<'in-use' | 'stale' | 'absent'> {
+export function probeUnix (path: string): Promise<'in-use' | 'stale' | 'absent'> {
   return new Promise((resolve) => {
     if (!fs.existsSync(path)) {
       resolve('absent')

@@ -4,7 +4,7 @@
  * inherited fd (needed to refuse a socket we should not own).
  */
 import fs from 'node:fs'
-import type { Server } from 'node:net'
+import net, { type Server } from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { canonicalHost } from './address.ts'
 
@@ -103,7 +103,7 @@ function findUnix (inode: string): SocketInfo | undefined {
  * What an inherited fd is. Throws ERR_GRACEFUL_INHERITED_FD when the fd is closed or is not
  * a stream socket; answers `{ kind: 'unknown' }` where the kernel does not say more (no /proc).
  */
-export function describeSocket (fd: number): SocketInfo {
+export function describeSocket (fd: number, boundOnly = false): SocketInfo {
   let stat: fs.Stats
   try {
     stat = fs.fstatSync(fd)
@@ -114,6 +114,8 @@ export function describeSocket (fd: number): SocketInfo {
   const inode = inodeOf(fd)
   if (inode === undefined) return { kind: 'unknown' }
   const info = findTcp(inode) ?? findUnix(inode)
+  // A TCP socket that is bound but not listening is in no /proc table at all.
+  if (info === undefined && boundOnly) return { kind: 'unknown' }
   if (info === undefined) throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a TCP or unix stream socket`)
   return info
 }
@@ -125,4 +127,45 @@ export function closeFd (fd: number): void {
   } catch {
     // Already closed: nothing to release.
   }
+}
+
+/** A socket bound to its address but not listening: the supervisor holds it, workers accept on it. */
+export interface BoundSocket {
+  fd: number
+  close: () => void
+}
+
+interface ServerHandle { fd: number, close: () => void }
+type CreateServerHandle = (address: string | null, port: number, addressType: number) => ServerHandle | number
+
+function createServerHandle (): CreateServerHandle {
+  // Node's cluster module binds this way (SCHED_NONE); there is no public equivalent.
+  const fn = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle
+  if (typeof fn !== 'function') {
+    throw new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'this Node.js runtime has no net._createServerHandle: the supervisor cannot bind sockets for its workers')
+  }
+  return fn
+}
+
+function bound (handle: ServerHandle | number, what: string): BoundSocket {
+  if (typeof handle === 'number') {
+    const code = handle === -98 ? 'EADDRINUSE' : handle === -13 ? 'EACCES' : handle === -99 ? 'EADDRNOTAVAIL' : `errno ${handle}`
+    throw new GracefulError(handle === -98 ? 'ERR_GRACEFUL_ADDRESS_IN_USE' : 'ERR_GRACEFUL_INVALID_OPTION', `cannot bind ${what}: ${code}`)
+  }
+  return { fd: handle.fd, close: () => { handle.close() } }
+}
+
+/** Binds a TCP address without listening; `host` undefined means every address (:: or 0.0.0.0). */
+export function bindTcpUnlistened (host: string | undefined, port: number): BoundSocket {
+  const create = createServerHandle()
+  if (host === undefined) {
+    const any6 = create('::', port, 6)
+    return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), `0.0.0.0:${port}`) : bound(any6, `[::]:${port}`)
+  }
+  return bound(create(host, port, host.includes(':') ? 6 : 4), `${host}:${port}`)
+}
+
+/** Binds a unix socket path without listening; libuv removes the path when this handle closes. */
+export function bindUnixUnlistened (path: string): BoundSocket {
+  return bound(createServerHandle()(path, -1, -1), path)
 }

@@ -5,7 +5,7 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, INHERITANCE_ENV, SYSTEMD_ENV, SYSTEMD_FIRST_FD,
+  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_WORKER, INHERITANCE_ENV, SYSTEMD_ENV, SYSTEMD_FIRST_FD,
   decodeListeners
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
@@ -27,6 +27,9 @@ export interface Inheritance {
   readyFd: number | undefined
   generation: number
   parentPid: number | undefined
+  /** Set when this process is a worker of `graceful-restart run`: the supervisor's pid. */
+  supervisorPid?: number | undefined
+  worker?: number | undefined
   /** Variables that were present but not meant for this process; reported, never adopted. */
   ignored: GracefulError[]
 }
@@ -35,7 +38,7 @@ export interface InheritContext {
   env: NodeJS.ProcessEnv
   pid: number
   ppid: number
-  describe?: (fd: number) => SocketInfo
+  describe?: (fd: number, boundOnly?: boolean) => SocketInfo
 }
 
 function inheritError (message: string, cause?: unknown): GracefulError {
@@ -47,10 +50,14 @@ function parseIntStrict (text: string | undefined): number | undefined {
   return Number(text)
 }
 
-/** Whether an inherited socket is a listening socket for the address its key names. */
-export function socketMatchesKey (info: SocketInfo, key: string): boolean {
+/**
+ * Whether an inherited socket is a listening socket for the address its key names. A
+ * supervisor's sockets may be bound and not yet listening: the first worker's listen()
+ * starts them, and the supervisor never accepts on them.
+ */
+export function socketMatchesKey (info: SocketInfo, key: string, boundOnly = false): boolean {
   if (info.kind === 'unknown') return true // nothing more to check on this platform
-  if (!info.listening) return false
+  if (!info.listening && !boundOnly) return false
   if (key.startsWith('unix:')) {
     const path = key.slice('unix:'.length)
     // The first generation binds a temporary name and renames it into place (see bind.ts).
@@ -63,7 +70,7 @@ export function socketMatchesKey (info: SocketInfo, key: string): boolean {
   return info.kind === 'tcp' && tcpMatches({ host: host === '*' ? undefined : host, port }, info.host, info.port)
 }
 
-function fromParent (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {
+function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boolean) => SocketInfo): Inheritance | undefined {
   const { env } = ctx
   const present = INHERITANCE_ENV.some((name) => env[name] !== undefined)
   if (!present) return undefined
@@ -83,15 +90,18 @@ function fromParent (ctx: InheritContext, describe: (fd: number) => SocketInfo):
   const readyFd = parseIntStrict(values[ENV_READY_FD])
   if (values[ENV_READY_FD] !== undefined && readyFd === undefined) throw inheritError(`${ENV_READY_FD} is malformed: ${String(values[ENV_READY_FD])}`)
   const generation = parseIntStrict(values[ENV_GENERATION]) ?? 2
+  const supervisorPid = parseIntStrict(values[ENV_SUPERVISOR])
+  if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)
+  const worker = parseIntStrict(values[ENV_WORKER])
 
   const sockets = passed.map(({ fd, key }): InheritedSocket => {
-    const info = describe(fd)
-    if (!socketMatchesKey(info, key)) {
+    const info = describe(fd, supervisorPid !== undefined)
+    if (!socketMatchesKey(info, key, supervisorPid !== undefined)) {
       throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a listening socket for ${key} (${JSON.stringify(info)})`)
     }
     return { fd, key, source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

@@ -6,7 +6,7 @@ import { tcpMatches, type ListenRequest, listenerKey } from './address.ts'
 import { closeFd } from './fd.ts'
 import type { InheritedSocket } from './inherit.ts'
 
-function systemdMatches (socket: InheritedSocket, request: ListenRequest): boolean {
+function addressMatches (socket: InheritedSocket, request: ListenRequest): boolean {
   const { info } = socket
   if (request.kind === 'tcp') return info.kind === 'tcp' && request.port !== 0 && tcpMatches(request, info.host, info.port)
   if (request.kind === 'unix') return info.kind === 'unix' && info.path === request.path
@@ -24,8 +24,11 @@ export class ListenerRegistry {
   claim (request: ListenRequest): InheritedSocket | undefined {
     const key = listenerKey(request)
     if (key === undefined) return undefined
-    const index = this.#unclaimed.findIndex((socket) =>
-      socket.source === 'parent' ? socket.key === key : systemdMatches(socket, request))
+    // The name the previous generation asked for first; then the address the kernel
+    // reports, which is how systemd's sockets are found, and how a release that now
+    // writes `127.0.0.1` where the last one wrote `localhost` still gets its socket.
+    let index = this.#unclaimed.findIndex((socket) => socket.key === key)
+    if (index < 0) index = this.#unclaimed.findIndex((socket) => addressMatches(socket, request))
     if (index < 0) return undefined
     return this.#unclaimed.splice(index, 1)[0]
   }

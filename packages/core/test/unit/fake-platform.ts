@@ -33,6 +33,10 @@ export class FakePlatform implements Platform {
   listeningFd = (): number => 7
   closeFd = (): void => {}
   reportReady = (fd: number, pid: number): boolean => { this.readyReports.push([fd, pid]); return true }
+  lifelines: Array<() => void> = []
+  killed: Array<[number, string]> = []
+  reportReadyAndWatch = (fd: number, pid: number, onGone: () => void): boolean => { this.readyReports.push([fd, pid]); this.lifelines.push(onGone); return true }
+  kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
   unlink = (): void => {}
@@ -77,6 +81,8 @@ export class FakePlatform implements Platform {
     return {
       pid: child.pid,
       exited,
+      stdout: null,
+      stderr: null,
       kill: (signal: NodeJS.Signals) => {
         child.killed.push(signal)
         resolveExit({ code: null, signal })

@@ -134,3 +134,20 @@ async function waitUntil (fn: () => boolean, ms = 5000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }
+
+test('a supervised worker asks the supervisor to reload and drains when its lifeline breaks', async (t) => {
+  const p = new FakePlatform()
+  p.inheritance = { sockets: [], readyFd: 9, generation: 2, parentPid: 50, supervisorPid: 50, worker: 0, ignored: [] }
+  const g = new Graceful({ logger: false, pidFile: '/run/app.pid' }, p)
+  const server = g.attach(http.createServer())
+  t.after(() => server.close())
+  server.listen(0, '127.0.0.1')
+  await waitUntil(() => g.state === 'ready')
+  assert.deepEqual(p.pidFiles, [], 'the supervisor owns the PID file')
+  p.signal('SIGUSR2')
+  assert.deepEqual(p.killed, [[50, 'SIGUSR2']])
+  assert.equal(p.children.length, 0, 'a worker never re-executes itself')
+  p.lifelines[0]?.()
+  await waitUntil(() => p.exits.length > 0)
+  assert.deepEqual(p.exits, [0])
+})

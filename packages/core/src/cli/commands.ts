@@ -1,0 +1,163 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Writable } from 'node:stream'
+import { GracefulError } from '../errors.ts'
+import { captureLaunch } from '../handover/launch.ts'
+import { readInheritance } from '../listeners/inherit.ts'
+import { Supervisor } from '../supervisor/supervisor.ts'
+import { formatStatus, readStatus } from '../supervisor/status.ts'
+
+export interface CliIo {
+  stdout: Writable
+  stderr: Writable
+  env: NodeJS.ProcessEnv
+  exit: (code: number) => void
+}
+
+export const USAGE = `usage:
+  graceful-restart run [options] -- <command> [args...]
+      --listen ADDR         socket to own: PORT, HOST:PORT, [IPv6]:PORT or unix:/path (repeatable)
+      --workers N           processes serving the same sockets (default 1)
+      --pid-file FILE       write the supervisor's PID here (status goes to FILE.json)
+      --status-file FILE    where to write the status (default: PID file + .json)
+      --upgrade-timeout MS  how long new workers may take to become ready (default 60000)
+      --drain-timeout MS    how long old workers may drain before SIGKILL (default 30000, +5 s)
+  graceful-restart reload --pid-file FILE [--wait] [--timeout MS]
+  graceful-restart stop   --pid-file FILE [--timeout MS]
+  graceful-restart status --pid-file FILE [--json]
+signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM or SIGINT drain and stop (twice: at once)`
+
+interface Parsed { flags: Map<string, string[]>, rest: string[] }
+
+const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout'])
+const BOOLEAN = new Set(['--wait', '--json', '--help'])
+
+function invalid (message: string): GracefulError {
+  return new GracefulError('ERR_GRACEFUL_INVALID_OPTION', `${message}\n${USAGE}`)
+}
+
+function parse (args: string[]): Parsed {
+  const flags = new Map<string, string[]>()
+  let i = 0
+  for (; i < args.length; i++) {
+    const arg = args[i] as string
+    if (arg === '--') { i++; break }
+    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
+    if (BOOLEAN.has(name)) { flags.set(name, ['true']); continue }
+    if (!VALUED.has(name)) throw invalid(`unknown option ${JSON.stringify(arg)}`)
+    const value = inline ?? args[++i]
+    if (value === undefined) throw invalid(`${name} needs a value`)
+    flags.set(name, [...(flags.get(name) ?? []), value])
+  }
+  return { flags, rest: args.slice(i) }
+}
+
+function one (p: Parsed, name: string): string | undefined {
+  const values = p.flags.get(name)
+  if (values !== undefined && values.length > 1) throw invalid(`${name} given more than once`)
+  return values?.[0]
+}
+
+function number (p: Parsed, name: string, fallback: number, min: number): number {
+  const text = one(p, name)
+  if (text === undefined) return fallback
+  const value = Number(text)
+  if (!/^\d+$/.test(text) || value < min) throw invalid(`${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`)
+  return value
+}
+
+function pidOf (p: Parsed): { pid: number, pidFile: string, statusFile: string } {
+  const pidFile = one(p, '--pid-file')
+  if (pidFile === undefined) throw invalid('--pid-file is required')
+  let text: string
+  try {
+    text = fs.readFileSync(pidFile, 'utf8').trim()
+  } catch {
+    throw new GracefulError('ERR_GRACEFUL_PIDFILE', `no supervisor: cannot read ${pidFile}`)
+  }
+  if (!/^\d+$/.test(text)) throw new GracefulError('ERR_GRACEFUL_PIDFILE', `${pidFile} does not hold a PID`)
+  return { pid: Number(text), pidFile, statusFile: one(p, '--status-file') ?? `${pidFile}.json` }
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Runs one CLI command; resolves with the exit code, or undefined while `run` keeps going. */
+export async function run (args: string[], io: CliIo): Promise<number | undefined> {
+  const [command, ...rest] = args
+  if (command === undefined || command === '--help' || command === 'help') {
+    io.stdout.write(USAGE + '\n')
+    return command === undefined ? 2 : 0
+  }
+  const p = parse(rest)
+  switch (command) {
+    case 'run': {
+      if (p.rest.length === 0) throw invalid('run needs a command after --')
+      const pidFile = one(p, '--pid-file')
+      const supervisor = new Supervisor({
+        command: p.rest,
+        listen: p.flags.get('--listen') ?? [],
+        workers: number(p, '--workers', 1, 1),
+        pidFile: pidFile === undefined ? undefined : path.resolve(pidFile),
+        statusFile: one(p, '--status-file') ?? (pidFile === undefined ? undefined : `${path.resolve(pidFile)}.json`),
+        upgradeTimeout: number(p, '--upgrade-timeout', 60_000, 1),
+        drainTimeout: number(p, '--drain-timeout', 30_000, 0),
+        reloadSignals: ['SIGUSR2', 'SIGHUP'],
+        cwd: captureLaunch().cwd,
+        env: io.env,
+        systemd: readInheritance({ env: io.env, pid: process.pid, ppid: process.ppid }).sockets,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        exit: io.exit
+      })
+      await supervisor.start()
+      return undefined
+    }
+    case 'reload': {
+      const { pid, statusFile } = pidOf(p)
+      const before = readStatus(statusFile)
+      process.kill(pid, 'SIGUSR2')
+      if (one(p, '--wait') === undefined) return 0
+      const deadline = Date.now() + number(p, '--timeout', 120_000, 1)
+      while (Date.now() < deadline) {
+        await sleep(50)
+        const now = readStatus(statusFile)
+        const last = now?.lastHandover
+        if (last !== undefined && last.at !== before?.lastHandover?.at) {
+          io.stdout.write(last.ok ? `generation ${last.generation} ready in ${last.durationMs} ms\n` : `reload failed: ${last.reason ?? 'unknown'}\n`)
+          return last.ok ? 0 : 1
+        }
+        if (!alive(pid)) throw new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `supervisor ${pid} exited during the reload`)
+      }
+      throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', 'no reload result before --timeout')
+    }
+    case 'stop': {
+      const { pid } = pidOf(p)
+      process.kill(pid, 'SIGTERM')
+      const deadline = Date.now() + number(p, '--timeout', 60_000, 1)
+      while (alive(pid)) {
+        if (Date.now() > deadline) throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `supervisor ${pid} still running after --timeout`)
+        await sleep(50)
+      }
+      return 0
+    }
+    case 'status': {
+      const { pid, statusFile } = pidOf(p)
+      const status = readStatus(statusFile)
+      const isAlive = alive(pid)
+      if (status === undefined) throw new GracefulError('ERR_GRACEFUL_PIDFILE', `no status in ${statusFile}`)
+      io.stdout.write(one(p, '--json') !== undefined ? JSON.stringify({ ...status, alive: isAlive }) + '\n' : formatStatus(status, isAlive) + '\n')
+      return isAlive ? 0 : 3
+    }
+    default:
+      throw invalid(`unknown command ${JSON.stringify(command)}`)
+  }
+}

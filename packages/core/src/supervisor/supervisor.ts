@@ -1,0 +1,295 @@
+/**
+ * `graceful-restart run`: a resident process with a stable PID that owns the listening
+ * sockets and runs the app as N workers. A reload starts a full new set of workers beside
+ * the old one (never fewer than N ready), waits until every new worker is ready, then
+ * drains the old set; if any new worker fails, the new set is stopped and the old one keeps
+ * serving. Workers that die on their own are restarted with backoff; a crash loop is
+ * reported in the status, not hidden.
+ */
+import fs from 'node:fs'
+import type { Writable } from 'node:stream'
+import { GracefulError } from '../errors.ts'
+import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
+import type { InheritedSocket } from '../listeners/inherit.ts'
+import { removePidFile, writePidFile } from '../pidfile.ts'
+import { labelLines } from './output.ts'
+import { openSockets, type SupervisedSocket } from './sockets.ts'
+import { writeStatus, type HandoverStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
+
+export interface SupervisorOptions {
+  command: string[]
+  listen: string[]
+  workers: number
+  pidFile: string | undefined
+  statusFile: string | undefined
+  upgradeTimeout: number
+  drainTimeout: number
+  reloadSignals: NodeJS.Signals[]
+  /** Logical working directory (see handover/launch.ts): a symlinked release is re-read at each start. */
+  cwd: string
+  env: NodeJS.ProcessEnv
+  systemd: InheritedSocket[]
+  stdout: Writable
+  stderr: Writable
+  exit: (code: number) => void
+}
+
+interface Worker {
+  slot: number
+  generation: number
+  proc: NextGeneration
+  state: WorkerStatus['state']
+  startedAt: number
+  restarts: number
+  ready: Promise<void>
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  killTimer?: NodeJS.Timeout
+}
+
+const CRASH_WINDOW = 60_000
+const CRASH_LOOP = 5
+const MAX_BACKOFF = 10_000
+const KILL_MARGIN = 5_000
+
+export class Supervisor {
+  readonly #o: SupervisorOptions
+  #sockets: SupervisedSocket[] = []
+  readonly #serving = new Map<number, Worker>()
+  readonly #incoming = new Set<Worker>()
+  readonly #draining = new Set<Worker>()
+  #state: 'starting' | 'running' | 'reloading' | 'stopping' = 'starting'
+  #generation = 0
+  #servingGeneration = 0
+  #reload: Promise<void> | undefined
+  #stop: Promise<void> | undefined
+  #signals = 0
+  #forced = false
+  #crashes: number[] = []
+  #crashLoop: SupervisorStatus['crashLoop']
+  #lastHandover: HandoverStatus | undefined
+  readonly #handovers = { ok: 0, failed: 0 }
+  readonly #startedAt = Date.now()
+  readonly #handlers: Array<[NodeJS.Signals, () => void]> = []
+  // Unlistened sockets and signal handlers do not keep Node's loop alive; with every worker
+  // gone (a crash loop between restarts) the supervisor must still stay.
+  #keepAlive: NodeJS.Timeout | undefined
+
+  constructor (options: SupervisorOptions) {
+    this.#o = options
+  }
+
+  #log (msg: string): void {
+    this.#o.stderr.write(`graceful-restart[${process.pid}]: ${msg}\n`)
+  }
+
+  async start (): Promise<void> {
+    this.#sockets = await openSockets(this.#o.listen, this.#o.systemd)
+    this.#keepAlive = setInterval(() => {}, 2 ** 30)
+    for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
+    if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
+    this.#generation = this.#servingGeneration = 1
+    this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.map((s) => s.key).join(', ') || 'no sockets'}`)
+    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0))
+    this.#state = 'running'
+    this.#writeStatus()
+  }
+
+  #on (signal: NodeJS.Signals, handler: () => void): void {
+    process.on(signal, handler)
+    this.#handlers.push([signal, handler])
+  }
+
+  #spawn (slot: number, generation: number, restarts: number): Worker {
+    let resolveReady: () => void = () => {}
+    let rejectReady: (err: Error) => void = () => {}
+    const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
+    ready.catch(() => {}) // observed by whoever waits for it; a crash is handled in #onExit
+    const worker = {
+      slot, generation, state: 'starting', startedAt: Date.now(), restarts, ready
+    } as Worker
+    worker.proc = spawnGeneration({
+      launch: { execPath: this.#o.command[0] as string, args: this.#o.command.slice(1), cwd: this.#o.cwd },
+      env: this.#o.env,
+      listeners: this.#sockets.map((s) => ({ fd: s.fd, key: s.key })),
+      parentPid: process.pid,
+      generation,
+      worker: slot,
+      output: 'pipe'
+    }, {
+      onReady: () => {
+        worker.state = 'ready'
+        resolveReady()
+        this.#writeStatus()
+      },
+      onExit: (code, signal) => rejectReady(new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `worker ${slot} of generation ${generation} exited before it was ready (${signal ?? `code ${String(code)}`})`)),
+      onError: (err) => rejectReady(new GracefulError('ERR_GRACEFUL_SPAWN', `cannot start \`${this.#o.command.join(' ')}\`: ${err.message}`))
+    })
+    const label = `[g${generation} w${slot} ${worker.proc.pid ?? '-'}]`
+    labelLines(worker.proc.stdout, this.#o.stdout, label)
+    labelLines(worker.proc.stderr, this.#o.stderr, label)
+    worker.exited = worker.proc.exited
+    void worker.exited.then(({ code, signal }) => this.#onExit(worker, code, signal))
+    return worker
+  }
+
+  #terminate (worker: Worker): void {
+    if (worker.killTimer !== undefined) return
+    worker.proc.kill('SIGTERM')
+    worker.killTimer = setTimeout(() => {
+      this.#forced = true
+      this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) still running ${this.#o.drainTimeout + KILL_MARGIN} ms after SIGTERM: SIGKILL`)
+      worker.proc.kill('SIGKILL')
+    }, this.#o.drainTimeout + KILL_MARGIN)
+  }
+
+  #onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(worker.killTimer)
+    const how = signal ?? `code ${String(code)}`
+    if (this.#draining.delete(worker)) {
+      this.#log(`worker ${worker.slot} of generation ${worker.generation} (pid ${worker.proc.pid ?? '-'}) drained and exited (${how})`)
+    } else if (this.#serving.get(worker.slot) === worker && this.#state !== 'stopping') {
+      this.#onCrash(worker, how)
+    }
+    this.#writeStatus()
+  }
+
+  #onCrash (worker: Worker, how: string): void {
+    const now = Date.now()
+    this.#crashes = [...this.#crashes.filter((t) => now - t < CRASH_WINDOW), now]
+    const recent = this.#crashes.length
+    const delay = Math.min(MAX_BACKOFF, 100 * 2 ** (recent - 1))
+    if (recent >= CRASH_LOOP && this.#crashLoop === undefined) {
+      this.#crashLoop = { since: this.#crashes[0] ?? now, crashes: recent }
+      this.#log(`CRASH LOOP: ${recent} worker crashes within ${CRASH_WINDOW / 1000} s; restarting with up to ${MAX_BACKOFF / 1000} s backoff`)
+    } else if (this.#crashLoop !== undefined) {
+      this.#crashLoop.crashes++
+    }
+    this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how}); restarting in ${delay} ms`)
+    const timer = setTimeout(() => {
+      if (this.#state === 'stopping' || this.#serving.get(worker.slot) !== worker) return
+      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1)
+      this.#serving.set(worker.slot, next)
+      void next.ready.then(() => {
+        if (this.#crashLoop !== undefined && Date.now() - (this.#crashes.at(-1) ?? 0) > CRASH_WINDOW) this.#crashLoop = undefined
+      }, () => {})
+      this.#writeStatus()
+    }, delay)
+    void timer
+  }
+
+  /** Starts a new set of workers and, once all are ready, drains the old set. */
+  reload (trigger = 'api'): Promise<void> {
+    if (this.#reload !== undefined) {
+      this.#log(`${trigger}: a reload is already running; not starting another`)
+      return this.#reload
+    }
+    if (this.#state !== 'running') {
+      this.#log(`${trigger} ignored while ${this.#state}`)
+      return Promise.resolve()
+    }
+    this.#reload = this.#doReload(trigger).finally(() => { this.#reload = undefined })
+    return this.#reload
+  }
+
+  async #doReload (trigger: string): Promise<void> {
+    this.#state = 'reloading'
+    const generation = ++this.#generation
+    const started = Date.now()
+    this.#log(`${trigger}: starting generation ${generation}`)
+    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0))
+    for (const w of fresh) this.#incoming.add(w)
+    this.#writeStatus()
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `generation ${generation} not ready within ${this.#o.upgradeTimeout} ms`)), this.#o.upgradeTimeout)
+    })
+    try {
+      await Promise.race([Promise.all(fresh.map((w) => w.ready)), timeout])
+    } catch (err) {
+      clearTimeout(timer)
+      const reason = (err as Error).message
+      this.#log(`reload failed, the old workers keep serving: ${reason}`)
+      for (const w of fresh) this.#terminate(w)
+      await Promise.all(fresh.map((w) => w.exited))
+      for (const w of fresh) this.#incoming.delete(w)
+      this.#handovers.failed++
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, reason }
+      if (this.#state === 'reloading') this.#state = 'running'
+      this.#writeStatus()
+      throw err
+    }
+    clearTimeout(timer)
+    for (const w of fresh) {
+      this.#incoming.delete(w)
+      const old = this.#serving.get(w.slot)
+      this.#serving.set(w.slot, w)
+      if (old !== undefined) {
+        old.state = 'draining'
+        this.#draining.add(old)
+        this.#terminate(old)
+      }
+    }
+    this.#servingGeneration = generation
+    this.#handovers.ok++
+    this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started }
+    this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; draining generation ${generation - 1}`)
+    if (this.#state === 'reloading') this.#state = 'running'
+    this.#writeStatus()
+  }
+
+  #onStopSignal (signal: NodeJS.Signals): void {
+    this.#signals++
+    if (this.#signals > 1) {
+      this.#log(`${signal} again: killing every worker now`)
+      for (const w of this.#all()) w.proc.kill('SIGKILL')
+      this.#o.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+      return
+    }
+    this.stop(signal).catch(() => {})
+  }
+
+  #all (): Worker[] {
+    return [...this.#serving.values(), ...this.#incoming, ...this.#draining]
+  }
+
+  /** Drains every worker, releases the sockets and exits (0 if nothing had to be killed). */
+  stop (reason = 'api'): Promise<void> {
+    this.#stop ??= (async () => {
+      this.#state = 'stopping'
+      this.#log(`${reason}: draining ${this.#all().length} worker(s)`)
+      this.#writeStatus()
+      const all = this.#all()
+      for (const w of all) this.#terminate(w)
+      await Promise.all(all.map((w) => w.exited))
+      for (const s of this.#sockets) s.close()
+      clearInterval(this.#keepAlive)
+      for (const [signal, handler] of this.#handlers) process.off(signal, handler)
+      if (this.#o.pidFile !== undefined) removePidFile(this.#o.pidFile, process.pid)
+      if (this.#o.statusFile !== undefined) fs.rmSync(this.#o.statusFile, { force: true })
+      this.#log(`stopped${this.#forced ? ' (some workers had to be killed)' : ''}`)
+      this.#o.exit(this.#forced ? 1 : 0)
+    })()
+    return this.#stop
+  }
+
+  status (): SupervisorStatus {
+    const worker = (w: Worker): WorkerStatus => ({ slot: w.slot, pid: w.proc.pid, generation: w.generation, state: w.state, startedAt: w.startedAt, restarts: w.restarts })
+    return {
+      pid: process.pid,
+      state: this.#state,
+      startedAt: this.#startedAt,
+      generation: this.#servingGeneration,
+      command: this.#o.command,
+      listeners: this.#sockets.map((s) => s.key),
+      workers: [...this.#serving.values()].map(worker).concat([...this.#incoming, ...this.#draining].map(worker)),
+      lastHandover: this.#lastHandover,
+      handovers: { ...this.#handovers },
+      crashLoop: this.#crashLoop
+    }
+  }
+
+  #writeStatus (): void {
+    if (this.#o.statusFile !== undefined && this.#state !== 'starting') writeStatus(this.#o.statusFile, this.status())
+  }
+}
