@@ -1,0 +1,173 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { FIXTURE, setMode, tempDir, waitGone } from './app.ts'
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+interface Status {
+  pid: number
+  state: string
+  generation: number
+  workers: Array<{ slot: number, pid: number, generation: number, state: string, restarts: number }>
+  lastHandover?: { ok: boolean, generation: number, durationMs: number, reason?: string }
+  handovers: { ok: number, failed: number }
+  crashLoop?: { crashes: number }
+}
+
+function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
+  })
+}
+
+async function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, workers: number, extraEnv: Record<string, string> = {}, extraArgs: string[] = []) {
+  const dir = tempDir(t)
+  const port = await freePort()
+  const pidFile = path.join(dir, 'sup.pid')
+  const started = track.startNode(CLI, {
+    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--pid-file', pidFile, '--upgrade-timeout', '3000', ...extraArgs, '--', process.execPath, FIXTURE],
+    env: { PORT: String(port), HOST: '127.0.0.1', BOOT_MODE_FILE: path.join(dir, 'mode'), ...extraEnv }
+  })
+  const status = (): Status | undefined => {
+    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as Status } catch { return undefined }
+  }
+  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
+  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers, { timeoutMs: 15_000, what: 'workers ready' })
+  return { dir, port, pidFile, pid, started, status }
+}
+
+test('50 reloads of the supervisor under load fail no request and keep its PID; stop leaves nothing behind', { timeout: 180_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 1)
+  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
+  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
+  t.after(async () => { await keepAlive.stop(); await fresh.stop() })
+  const durations: number[] = []
+  for (let i = 0; i < 50; i++) {
+    const r = await cli(['reload', '--pid-file', s.pidFile, '--wait'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    durations.push(Number(/in (\d+) ms/.exec(r.stdout)?.[1]))
+    await new Promise((resolve) => setTimeout(resolve, 60))
+  }
+  assert.equal(readPidFile(s.pidFile), s.pid, 'the supervisor PID never changes')
+  assert.equal(s.status()?.generation, 51)
+  const reports = [await keepAlive.stop(), await fresh.stop()]
+  for (const r of reports) {
+    t.diagnostic(`${r.requests} requests, ${r.failed} failed, ${Object.keys(r.byPid).length} workers answered`)
+    assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
+    assert.ok(Object.keys(r.byPid).length >= 40)
+    assert.ok(r.slow.every((x) => x.status === 200))
+  }
+  durations.sort((a, b) => a - b)
+  t.diagnostic(`reload (signal to new workers ready): median ${durations[25]} ms, max ${durations[49]} ms`)
+  const stop = await cli(['stop', '--pid-file', s.pidFile])
+  assert.equal(stop.code, 0, stop.stderr)
+  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
+  await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 10_000, what: 'no process left' })
+  assert.equal(fs.existsSync(s.pidFile), false)
+})
+
+test('--workers 2: a rolling reload never drops below two ready workers and fails no request', { timeout: 120_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 2)
+  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 100_000 })
+  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 100_000 })
+  t.after(async () => { await keepAlive.stop(); await fresh.stop() })
+  let minReady = 2
+  const watch = setInterval(() => {
+    const ready = s.status()?.workers.filter((w) => w.state === 'ready' || w.state === 'draining').length
+    if (ready !== undefined) minReady = Math.min(minReady, ready)
+  }, 5)
+  t.after(() => clearInterval(watch))
+  for (let i = 0; i < 20; i++) {
+    const r = await cli(['reload', '--pid-file', s.pidFile, '--wait'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+  }
+  clearInterval(watch)
+  assert.equal(minReady, 2)
+  for (const r of [await keepAlive.stop(), await fresh.stop()]) {
+    t.diagnostic(`${r.requests} requests, ${r.failed} failed`)
+    assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
+  }
+})
+
+test('a new generation crashing at boot changes nothing, and status says what happened', { timeout: 60_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 2)
+  const load = startLoad({ port: s.port, keepAlive: true, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 30_000 })
+  t.after(async () => { await load.stop() })
+  const before = s.status()?.workers.map((w) => w.pid)
+  setMode(s, 'throw')
+  const r = await cli(['reload', '--pid-file', s.pidFile, '--wait'])
+  assert.equal(r.code, 1)
+  assert.match(r.stdout, /reload failed: worker \d of generation 2 exited before it was ready \(code 1\)/)
+  const text = await cli(['status', '--pid-file', s.pidFile])
+  assert.equal(text.code, 0)
+  assert.match(text.stdout, /last {8}generation 2 FAILED in \d+ ms, .* exited before it was ready/)
+  assert.match(text.stdout, /handovers ok 0, failed 1/)
+  assert.deepEqual(s.status()?.workers.map((w) => w.pid), before, 'the old workers keep serving')
+
+  setMode(s, 'hang')
+  const hung = await cli(['reload', '--pid-file', s.pidFile, '--wait'])
+  assert.equal(hung.code, 1)
+  assert.match(hung.stdout, /not ready within 3000 ms/)
+  setMode(s, 'ok')
+  assert.equal((await cli(['reload', '--pid-file', s.pidFile, '--wait'])).code, 0)
+  const report = await load.stop()
+  assert.equal(report.failed, 0, JSON.stringify(report.errorSamples.slice(0, 5)))
+})
+
+test('a worker that dies is restarted with backoff; a crash loop is reported', { timeout: 60_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 2)
+  const victim = s.status()?.workers[0]?.pid as number
+  process.kill(victim, 'SIGKILL')
+  await waitFor(() => { const w = s.status()?.workers[0]; return w !== undefined && w.pid !== victim && w.state === 'ready' && w.restarts === 1 }, { timeoutMs: 10_000, what: 'worker 0 restarted' })
+
+  setMode(s, 'exit1')
+  process.kill(s.status()?.workers[1]?.pid as number, 'SIGKILL')
+  await waitFor(() => s.status()?.crashLoop !== undefined, { timeoutMs: 20_000, what: 'crash loop reported' })
+  const text = await cli(['status', '--pid-file', s.pidFile])
+  assert.match(text.stdout, /crash loop {2}\d+ worker crashes/)
+  assert.ok(s.started.lines.some((l) => l.includes('CRASH LOOP')))
+  // The healthy worker kept serving through the loop.
+  const res = await fetch(`http://127.0.0.1:${s.port}/`, { headers: { connection: 'close' } })
+  assert.equal(res.status, 200)
+})
+
+test('SIGTERM to the supervisor drains its workers (the request in flight completes) and exits 0', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 2)
+  const pending = fetch(`http://127.0.0.1:${s.port}/sleep?ms=700`)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  process.kill(s.pid, 'SIGTERM')
+  assert.equal((await pending).status, 200)
+  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
+test('a SIGKILLed supervisor leaves no orphaned worker behind', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 2)
+  const workers = s.status()?.workers.map((w) => w.pid) ?? []
+  assert.equal(workers.length, 2)
+  process.kill(s.pid, 'SIGKILL')
+  await waitGone(workers, 15_000)
+  assert.ok(workers.every((pid) => !isAlive(pid)))
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
+test('bad command lines get a coded error and exit code 2', { timeout: 30_000 }, async () => {
+  for (const args of [['run'], ['run', '--workers', '0', '--', 'node'], ['run', '--listen', 'nope:x', '--', 'node'], ['frobnicate'], ['status']]) {
+    const r = await cli(args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, /ERR_GRACEFUL_INVALID_OPTION/)
+  }
+})
