@@ -5,8 +5,11 @@
  * keep-alive connections a short grace for a request already on its way; at the deadline
  * destroy what is left. `http.Server.close()` is avoided on purpose: since Node 19 it also
  * closes idle connections at once, racing clients that are just sending on them.
+ * HTTP/2 sessions get GOAWAY (`session.close()`): their open streams finish, new ones go
+ * to a new connection, which the next generation accepts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2Session } from 'node:http2'
 import net, { type Server, type Socket } from 'node:net'
 import tls from 'node:tls'
 
@@ -17,6 +20,7 @@ interface ConnectionState {
 }
 
 export interface DrainCounts {
+  /** HTTP/1 connections plus HTTP/2 sessions. */
   connections: number
   active: number
   idle: number
@@ -44,6 +48,7 @@ const REAP_INTERVAL = 50
 export class ConnectionTracker {
   readonly server: Server
   readonly #connections = new Map<Socket, ConnectionState>()
+  readonly #sessions = new Set<Http2Session>()
   #draining = false
   #served = 0
   #onChange: (() => void) | undefined
@@ -54,6 +59,7 @@ export class ConnectionTracker {
     const event = server instanceof tls.Server ? 'secureConnection' : 'connection'
     server.on(event, (socket: Socket) => this.#track(socket))
     server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
+    server.on('session', (session: Http2Session) => this.#trackSession(session))
     // Only listen for upgrades once the app does: with no 'upgrade' listener Node destroys
     // the socket itself, and our listener alone would leave it hanging.
     const watchUpgrades = (name: string | symbol): void => {
@@ -69,7 +75,18 @@ export class ConnectionTracker {
     return this.#draining
   }
 
+  #trackSession (session: Http2Session): void {
+    this.#sessions.add(session)
+    session.once('close', () => {
+      this.#sessions.delete(session)
+      this.#onChange?.()
+    })
+    if (this.#draining) session.close()
+  }
+
   #track (socket: Socket): void {
+    // An HTTP/2 connection is drained through its session (GOAWAY), never as an idle socket.
+    if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
     this.#connections.set(socket, { responses: new Set(), idleSince: Date.now(), upgraded: false })
     socket.once('close', () => {
       this.#connections.delete(socket)
@@ -87,6 +104,10 @@ export class ConnectionTracker {
   }
 
   #onRequest (req: IncomingMessage, res: ServerResponse): void {
+    if (req.httpVersionMajor === 2) {
+      if (this.#draining) res.once('close', () => { this.#served++ })
+      return
+    }
     const state = this.#state(req.socket)
     state.responses.add(res)
     if (this.#draining) res.shouldKeepAlive = false
@@ -124,7 +145,7 @@ export class ConnectionTracker {
       else if (state.responses.size > 0) active++
       else idle++
     }
-    return { connections: this.#connections.size, active, idle, upgraded }
+    return { connections: this.#connections.size + this.#sessions.size, active: active + this.#sessions.size, idle, upgraded }
   }
 
   /** Stops accepting; in-flight requests finish; resolves once every connection closed. */
@@ -141,6 +162,7 @@ export class ConnectionTracker {
       }
       if (state.upgraded) this.#handUpgraded(socket)
     }
+    for (const session of this.#sessions) session.close()
 
     return await new Promise<DrainResult>((resolve) => {
       let reaper: NodeJS.Timeout | undefined
@@ -158,10 +180,11 @@ export class ConnectionTracker {
           if (t - Math.max(state.idleSince, started) >= options.idleGrace) socket.destroy()
         }
       }
+      const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0
       this.#onChange = () => {
-        if (this.#connections.size === 0) finish(0, false)
+        if (empty()) finish(0, false)
       }
-      if (this.#connections.size === 0) {
+      if (empty()) {
         finish(0, false)
         return
       }
@@ -169,8 +192,10 @@ export class ConnectionTracker {
       reap()
       deadline = setTimeout(() => {
         const left = [...this.#connections.keys()]
+        const sessions = [...this.#sessions]
         for (const socket of left) socket.destroy()
-        finish(left.length, true)
+        for (const session of sessions) session.destroy()
+        finish(left.length + sessions.length, true)
       }, options.drainTimeout)
     })
   }

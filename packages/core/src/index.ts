@@ -43,10 +43,12 @@ export type { State, HandoverResult, ShutdownResult } from './lifecycle.ts'
 export { GracefulError, HandoverError } from './errors.ts'
 export type { GracefulErrorCode } from './errors.ts'
 export {
-  DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_GRACE, DEFAULT_SIGNALS, DEFAULT_UPGRADE_TIMEOUT, ROUTABLE_SIGNALS
+  DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_GRACE, DEFAULT_SHUTDOWN_DELAY, DEFAULT_SIGNALS, DEFAULT_UPGRADE_TIMEOUT, ROUTABLE_SIGNALS
 } from './options.ts'
 export type { GracefulOptions, SignalAction, RoutableSignal } from './options.ts'
 export { CHANNELS } from './diagnostics.ts'
+export { DEFAULT_HEALTH_PATHS, healthAnswer, healthHandler, resolveHealthPaths } from './health.ts'
+export type { HealthAnswer, HealthPaths } from './health.ts'
 export type { Logger } from './diagnostics.ts'
 export type { DrainCounts } from './drain.ts'
 export type { Platform } from './platform.ts'

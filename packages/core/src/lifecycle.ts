@@ -53,6 +53,7 @@ export class Graceful {
   readonly #launch: Launch
   readonly #attachments: Attachment[] = []
   readonly #drainedHooks: Array<() => unknown> = []
+  readonly #drainingHooks: Array<(reason: string) => unknown> = []
   #state: State = 'starting'
   #uninstallSignals: () => void = () => {}
   #readyPromise: Promise<void> | undefined
@@ -75,6 +76,9 @@ export class Graceful {
     this.#launch = platform.captureLaunch()
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
+    if (!platform.canPassSockets()) {
+      this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
+    }
     if (this.options.signals.size > 0) {
       this.#uninstallSignals = installSignals(this.options.signals, {
         handover: (signal) => { this.handover(signal).catch(() => {}) },
@@ -143,6 +147,22 @@ export class Graceful {
   /** Runs `fn` after the drain, before the process exits (adapters close their framework here). */
   onDrained (fn: () => unknown): void {
     this.#drainedHooks.push(fn)
+  }
+
+  /**
+   * Runs `fn(reason)` when the drain starts, before connections are waited for: end
+   * Server-Sent Events streams or long polls here, so they do not run into `drainTimeout`.
+   */
+  onDraining (fn: (reason: string) => unknown): void {
+    this.#drainingHooks.push(fn)
+  }
+
+  /**
+   * Whether a load balancer should send this process traffic: ready, and no shutdown or
+   * drain under way. Health endpoints (`/readyz`) answer 503 when this is false.
+   */
+  get accepting (): boolean {
+    return this.#state === 'ready' || this.#state === 'handing-over'
   }
 
   /** Connection counts of every attached server. */
@@ -344,6 +364,18 @@ export class Graceful {
     }
     this.#state = 'draining'
     const pid = this.#platform.pid
+    if (final && this.options.shutdownDelay > 0) {
+      // Readiness already fails (state is draining); keep serving until the balancer noticed.
+      this.#reporter.log('info', `shutdown: not ready; serving for ${this.options.shutdownDelay} ms before draining`, { pid, reason })
+      await new Promise((resolve) => setTimeout(resolve, this.options.shutdownDelay))
+    }
+    for (const hook of this.#drainingHooks) {
+      try {
+        await hook(reason)
+      } catch (err) {
+        this.#reporter.log('error', 'an onDraining hook failed', { error: String(err) })
+      }
+    }
     this.#reporter.event(CHANNELS.drainStart, 'info', 'drain started', { pid, reason, ...this.counts() })
     const drainOptions = {
       idleGrace: this.options.idleGrace,

@@ -19,6 +19,7 @@ export const DEFAULT_SIGNALS: Readonly<Record<string, SignalAction>> = Object.fr
 export const DEFAULT_UPGRADE_TIMEOUT = 60_000
 export const DEFAULT_DRAIN_TIMEOUT = 30_000
 export const DEFAULT_IDLE_GRACE = 1_000
+export const DEFAULT_SHUTDOWN_DELAY = 0
 
 export interface GracefulOptions {
   /** How long the next generation may take to become ready before it is killed (ms). Default 60 s. */
@@ -30,6 +31,12 @@ export interface GracefulOptions {
    * request already on its way over it is still answered (ms). Default 1 s.
    */
   idleGrace?: number
+  /**
+   * On a shutdown (SIGTERM, not a handover): report not-ready at once but keep serving this
+   * long before draining, so a load balancer can take the instance out of rotation (ms).
+   * Default 0; behind Kubernetes or a load balancer, a few seconds.
+   */
+  shutdownDelay?: number
   /** Write the PID of the ready generation to this file (atomically). */
   pidFile?: string
   /**
@@ -58,6 +65,7 @@ export interface ResolvedOptions {
   upgradeTimeout: number
   drainTimeout: number
   idleGrace: number
+  shutdownDelay: number
   pidFile: string | undefined
   signals: Map<RoutableSignal, SignalAction>
   autoReady: boolean
@@ -115,7 +123,7 @@ function isLogger (value: unknown): value is Logger {
 /** Validates options at the boundary; every mistake throws ERR_GRACEFUL_INVALID_OPTION. */
 export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throwInvalid('options', 'an object', options)
-  const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'pidFile', 'signals', 'autoReady',
+  const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
     'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
@@ -132,6 +140,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     upgradeTimeout: duration('upgradeTimeout', options.upgradeTimeout, DEFAULT_UPGRADE_TIMEOUT, 1),
     drainTimeout: duration('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
     idleGrace: duration('idleGrace', options.idleGrace, DEFAULT_IDLE_GRACE, 0),
+    shutdownDelay: duration('shutdownDelay', options.shutdownDelay, DEFAULT_SHUTDOWN_DELAY, 0),
     pidFile: options.pidFile,
     signals: resolveSignals(options.signals),
     autoReady: options.autoReady ?? true,
