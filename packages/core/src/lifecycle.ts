@@ -230,6 +230,7 @@ export class Graceful {
     } else if (readyFd !== undefined) {
       this.#platform.reportReady(readyFd, pid)
     }
+    if (supervisorPid === undefined) this.#platform.notifySystemd(['--ready', `--pid=${pid}`])
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
       pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
     })
@@ -364,6 +365,7 @@ export class Graceful {
     }
     this.#state = 'draining'
     const pid = this.#platform.pid
+    if (final && this.#wasLive && this.#inheritance.supervisorPid === undefined) this.#platform.notifySystemd(['STOPPING=1'])
     if (final && this.options.shutdownDelay > 0) {
       // Readiness already fails (state is draining); keep serving until the balancer noticed.
       this.#reporter.log('info', `shutdown: not ready; serving for ${this.options.shutdownDelay} ms before draining`, { pid, reason })

@@ -10,6 +10,7 @@ import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { removePidFile, writePidFile } from './pidfile.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
+import { notifySystemd } from './systemd-notify.ts'
 
 export interface Platform {
   readonly pid: number
@@ -23,6 +24,7 @@ export interface Platform {
   reportReady: (fd: number, pid: number) => boolean
   reportReadyAndWatch: (fd: number, pid: number, onGone: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
+  notifySystemd: (args: string[]) => void
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   unlink: (path: string) => void
@@ -46,6 +48,7 @@ export function nodePlatform (): Platform {
     reportReady,
     reportReadyAndWatch,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
+    notifySystemd: (args) => { notifySystemd(process.env, args) },
     writePidFile,
     removePidFile,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },

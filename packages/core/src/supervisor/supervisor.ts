@@ -85,6 +85,7 @@ export class Supervisor {
   async start (): Promise<void> {
     this.#sockets = await openSockets(this.#o.listen, this.#o.systemd)
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
+    if (process.pid === 1) this.#watchOrphans()
     for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
     for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
@@ -93,6 +94,22 @@ export class Supervisor {
     for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0))
     this.#state = 'running'
     this.#writeStatus()
+  }
+
+  // As PID 1, processes orphaned inside the container are re-parented here. Node reaps
+  // only the children it started (no waitpid(-1)), so say so once instead of letting
+  // zombies pile up unnoticed.
+  #watchOrphans (): void {
+    let warned = false
+    const timer = setInterval(() => {
+      if (warned) return
+      const zombies = listZombieChildren()
+      if (zombies > 0) {
+        warned = true
+        this.#log(`${zombies} orphaned zombie process(es) re-parented to this PID 1 cannot be reaped from JavaScript: run the container with --init (tini)`)
+      }
+    }, 10_000)
+    timer.unref()
   }
 
   #on (signal: NodeJS.Signals, handler: () => void): void {
@@ -292,4 +309,17 @@ export class Supervisor {
   #writeStatus (): void {
     if (this.#o.statusFile !== undefined && this.#state !== 'starting') writeStatus(this.#o.statusFile, this.status())
   }
+}
+
+function listZombieChildren (): number {
+  let count = 0
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (fields[0] === 'Z' && fields[1] === String(process.pid)) count++
+    } catch {}
+  }
+  return count
 }

@@ -37,6 +37,8 @@ export class FakePlatform implements Platform {
   killed: Array<[number, string]> = []
   reportReadyAndWatch = (fd: number, pid: number, onGone: () => void): boolean => { this.readyReports.push([fd, pid]); this.lifelines.push(onGone); return true }
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
+  notified: string[][] = []
+  notifySystemd = (args: string[]): void => { this.notified.push(args) }
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
   unlink = (): void => {}

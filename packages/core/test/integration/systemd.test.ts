@@ -1,0 +1,105 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
+import { FIXTURE, handover, startApp, tempDir, waitGone } from './app.ts'
+
+const EXAMPLES = fileURLToPath(new URL('../../../../../examples/systemd/', import.meta.url))
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+function tool (name: string, t: { skip: (msg: string) => void }): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`]).stdout.toString().trim()
+  if (found !== '') return found
+  if (process.env.CI !== undefined) assert.fail(`${name} is missing (CI installs it)`)
+  t.skip(`${name} not installed`)
+  return undefined
+}
+
+test('the example unit files pass systemd-analyze verify', { timeout: 60_000 }, async (t) => {
+  const analyze = tool('systemd-analyze', t)
+  if (analyze === undefined) return
+  const dir = tempDir(t)
+  // Point the units at paths that exist here; everything else is verified as written.
+  for (const name of ['app.service', 'app-supervised.service', 'app.socket']) {
+    const text = fs.readFileSync(path.join(EXAMPLES, name), 'utf8')
+      .replaceAll('/usr/bin/node', process.execPath)
+      .replaceAll('/srv/app/current/node_modules/@graceful-restart/core/dist/src/cli/main.js', CLI)
+      .replaceAll('/srv/app/current', dir)
+    fs.writeFileSync(path.join(dir, name), text)
+  }
+  fs.writeFileSync(path.join(dir, 'server.js'), '')
+  for (const name of ['app.service', 'app-supervised.service', 'app.socket']) {
+    const r: { stdout: string, stderr: string } = spawnSync(analyze, ['verify', '--man=no', path.join(dir, name)], { encoding: 'utf8', cwd: dir })
+    const problems: string[] = (r.stderr + r.stdout).split('\n').filter((l: string) => l.includes(name) || /error|invalid|unknown/i.test(l))
+      // Verifying needs neither a running systemd nor the app's dependencies; ignore what a
+      // container without systemd as PID 1 cannot know.
+      .filter((l: string) => !/Failed to (connect|setup|initialize)|systemd-journald|System has not been booted|sockets\.target|multi-user\.target|network\.target/.test(l))
+    assert.deepEqual(problems, [], `${name}: ${r.stderr}`)
+  }
+})
+
+test('sd_notify: each generation that becomes ready tells systemd READY=1 and its MAINPID', { timeout: 60_000 }, async (t) => {
+  if (tool('systemd-notify', t) === undefined) return
+  if (tool('python3', t) === undefined) return
+  const track = tracker(t)
+  const dir = tempDir(t)
+  const socket = path.join(dir, 'notify.sock')
+  // Node has no unix datagram sockets; a few lines of Python stand in for systemd's end.
+  const receiver = spawn('python3', ['-u', '-c', `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print('bound', flush=True)
+while True:
+    print(repr(s.recv(4096).decode()), flush=True)
+`, socket], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { receiver.kill('SIGKILL') })
+  let received = ''
+  receiver.stdout.on('data', (chunk: Buffer) => { received += chunk.toString() })
+  await waitFor(() => received.includes('bound'), { timeoutMs: 10_000, what: 'receiver bound' })
+  const app = await startApp(track, dir, { NOTIFY_SOCKET: socket })
+  await waitFor(() => received.includes(`READY=1\\nMAINPID=${app.pid}`), { timeoutMs: 10_000, what: `READY=1 MAINPID=${app.pid} in ${received}` })
+  const first = app.pid
+  const second = await handover(app)
+  await waitFor(() => received.includes(`READY=1\\nMAINPID=${second}`), { timeoutMs: 10_000, what: `MAINPID=${second} in ${received}` })
+  await waitGone([first])
+  process.kill(second, 'SIGTERM')
+  await waitFor(() => received.includes('STOPPING=1'), { timeoutMs: 10_000, what: 'STOPPING=1' })
+})
+
+test('supervisor mode with systemd socket activation: the supervisor adopts the socket and its workers serve it', { timeout: 60_000 }, async (t) => {
+  const activate = tool('systemd-socket-activate', t)
+  if (activate === undefined) return
+  const track = tracker(t)
+  const dir = tempDir(t)
+  const port = await freePort()
+  const pidFile = path.join(dir, 'sup.pid')
+  const vars = { PORT: String(port), HOST: '127.0.0.1', GR_TEST_MARKER: track.marker, PATH: process.env.PATH ?? '' }
+  const activated = spawn(activate, ['-l', `127.0.0.1:${port}`, ...Object.entries(vars).map(([k, v]) => `-E${k}=${v}`),
+    process.execPath, CLI, 'run', '--workers', '2', '--pid-file', pidFile, '--', process.execPath, FIXTURE], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.after(() => { activated.kill('SIGKILL') })
+  let stderr = ''
+  activated.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  await waitFor(() => stderr.includes('Listening on'), { timeoutMs: 10_000, what: 'systemd-socket-activate listening' })
+  // The first connection starts the supervisor; a worker answers it on the same socket.
+  const first = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+  assert.equal(first.status, 200)
+  const supervisor = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
+  assert.equal(supervisor, activated.pid, 'the supervisor runs as the activated process')
+  assert.match(stderr, new RegExp(`on tcp:127\\.0\\.0\\.1:${port}`))
+  const load = startLoad({ port, keepAlive: true, clients: 8, durationMs: 30_000 })
+  t.after(async () => { await load.stop() })
+  for (let i = 0; i < 3; i++) {
+    process.kill(supervisor, 'SIGHUP')
+    await waitFor(() => stderr.split(`generation ${i + 2} ready`).length > 1, { timeoutMs: 15_000, what: `generation ${i + 2}` })
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const report = await load.stop()
+  assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
+  assert.ok(Object.keys(report.byPid).length >= 6, 'requests reached workers of every generation')
+  process.kill(supervisor, 'SIGTERM')
+  await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 15_000, what: 'everything stopped' })
+})
