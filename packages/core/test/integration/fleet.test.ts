@@ -1,0 +1,118 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { freePort, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { FIXTURE, tempDir, waitGone } from './app.ts'
+
+// The app behind the balancer: the Fastify example when the workspace has it, which is what
+// users deploy; the plain node:http fixture otherwise.
+const EXAMPLE = path.resolve(path.dirname(FIXTURE), '../../../../../examples/fastify/server.js')
+const APP = process.env.FLEET_APP ?? (fs.existsSync(EXAMPLE) ? EXAMPLE : FIXTURE)
+
+interface Instance { port: number, pidFile: string, pid: number }
+
+async function startInstance (track: Tracker, dir: string, port: number, version: string, shutdownDelay: number): Promise<Instance> {
+  const pidFile = path.join(dir, `app-${port}.pid`)
+  fs.rmSync(pidFile, { force: true })
+  track.startNode(APP, {
+    env: { PORT: String(port), HOST: '127.0.0.1', PID_FILE: pidFile, APP_VERSION: version, HEALTH: '1', SHUTDOWN_DELAY_MS: String(shutdownDelay) }
+  })
+  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: `instance on ${port} ready` })
+  return { port, pidFile, pid }
+}
+
+function haproxyConfig (front: number, ports: number[]): string {
+  // An ordinary production setup: health checks on /readyz every 200 ms, down after two
+  // failures, connection retries to the same server (no redispatch), keep-alive to servers.
+  // Slots without an instance are simply down until one starts there.
+  return `global
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  retries 3
+  option http-keep-alive
+frontend web
+  bind 127.0.0.1:${front}
+  default_backend app
+backend app
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 200ms fall 2 rise 1
+${ports.map((p, i) => `  server s${i} 127.0.0.1:${p} check`).join('\n')}
+`
+}
+
+async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagnostic: (msg: string) => void }, shutdownDelay: number) {
+  const track = tracker(t)
+  const dir = tempDir(t)
+  // Six slots: v1 runs on the first three; each v2 instance gets a slot of its own, as a
+  // replaced pod gets a new address (a restart on the same port would let the balancer's
+  // retries hide the failures).
+  const ports: number[] = []
+  for (let i = 0; i < 6; i++) ports.push(await freePort())
+  const instances = []
+  for (const port of ports.slice(0, 3)) instances.push(await startInstance(track, dir, port, 'v1', shutdownDelay))
+  const front = await freePort()
+  const cfg = path.join(dir, 'haproxy.cfg')
+  fs.writeFileSync(cfg, haproxyConfig(front, ports))
+  const haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.after(() => { haproxy.kill('SIGKILL') })
+  await waitFor(async () => {
+    try { return (await fetch(`http://127.0.0.1:${front}/`, { headers: { connection: 'close' } })).status === 200 } catch { return false }
+  }, { timeoutMs: 10_000, what: 'haproxy serving' })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+
+  const keepAlive = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
+  const fresh = startLoad({ port: front, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
+  t.after(async () => { await keepAlive.stop(); await fresh.stop() })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const started = Date.now()
+  for (const [i, old] of instances.entries()) {
+    process.kill(old.pid, 'SIGTERM')
+    await waitGone([old.pid])
+    instances[i] = await startInstance(track, dir, ports[3 + i] as number, 'v2', shutdownDelay)
+    // The balancer marks it up at its next check (rise 1, every 200 ms).
+    await new Promise((resolve) => setTimeout(resolve, 400))
+  }
+  const deployMs = Date.now() - started
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const reports = [await keepAlive.stop(), await fresh.stop()]
+  return { reports, deployMs }
+}
+
+test('fleet: a rolling deploy behind HAProxy (SIGTERM, shutdownDelay, drain, start the new version) fails no request', { timeout: 120_000 }, async (t) => {
+  if (spawnSync('sh', ['-c', 'command -v haproxy']).stdout.toString().trim() === '') {
+    if (process.env.CI !== undefined) assert.fail('haproxy is missing (CI installs it)')
+    t.skip('haproxy not installed')
+    return
+  }
+  const { reports, deployMs } = await rollingDeploy(t, 1000)
+  for (const [name, r] of [['keep-alive', reports[0]], ['new connection', reports[1]]] as const) {
+    assert.ok(r !== undefined)
+    t.diagnostic(`with the fleet sequence (${path.basename(APP)}), ${name}: ${r.requests} requests, ${r.failed} failed ${JSON.stringify(r.failures)}; deploy of 3 instances took ${deployMs} ms`)
+    assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
+    assert.ok(r.slow.every((s) => s.status === 200))
+  }
+})
+
+test('fleet contrast: the same deploy without shutdownDelay loses requests at the balancer', { timeout: 120_000 }, async (t) => {
+  if (spawnSync('sh', ['-c', 'command -v haproxy']).stdout.toString().trim() === '') {
+    if (process.env.CI !== undefined) assert.fail('haproxy is missing (CI installs it)')
+    t.skip('haproxy not installed')
+    return
+  }
+  const { reports, deployMs } = await rollingDeploy(t, 0)
+  const failed = reports.reduce((n, r) => n + r.failed, 0)
+  for (const [name, r] of [['keep-alive', reports[0]], ['new connection', reports[1]]] as const) {
+    t.diagnostic(`without the fleet sequence, ${name}: ${r?.requests} requests, ${r?.failed} failed ${JSON.stringify(r?.failures)}; deploy took ${deployMs} ms`)
+  }
+  // A server that stops accepting at once is still sent traffic until the balancer's checks
+  // notice: that is the failure the fleet sequence exists to prevent.
+  assert.ok(failed > 0, 'expected failures without shutdownDelay')
+})
