@@ -55,7 +55,8 @@ function bindUnix (server: Server, original: ListenFn, request: Extract<ListenRe
     // A path nobody answers on is a leftover of a crashed process: safe to replace.
     if (state === 'stale') fs.rmSync(path, { force: true })
     fs.rmSync(tmp, { force: true })
-    server.once('listening', () => {
+    // Prepended: the app's own 'listening' listeners (Fastify's among them) read address().
+    server.prependOnceListener('listening', () => {
       try {
         fs.renameSync(tmp, path)
         setPipeName(server, path)
@@ -77,7 +78,9 @@ export function listenOn (server: Server, original: ListenFn, args: unknown[], r
   const unixPath = request.kind === 'unix' ? request.path : undefined
   const inherited = registry.claim(request)
   if (inherited !== undefined && request.kind !== 'passthrough') {
-    if (unixPath !== undefined) server.once('listening', () => setPipeName(server, unixPath))
+    // Prepended: an inherited pipe has no name until set, and Fastify's 'listening' listener,
+    // registered before listen(), reads address() (null would crash it).
+    if (unixPath !== undefined) server.prependOnceListener('listening', () => setPipeName(server, unixPath))
     const signal = options?.signal
     original.call(server, { fd: inherited.fd, backlog: request.backlog, ...(signal === undefined ? {} : { signal }) },
       ...(callback === undefined ? [] : [callback]))

@@ -1,0 +1,32 @@
+// A Fastify server that restarts on `kill -USR2 <pid>` without losing a request.
+//   GET /            -> { pid, version } and an x-pid header
+//   GET /sleep?ms=N  -> the same, after N ms
+// Environment: PORT (8080), HOST (127.0.0.1), SOCKET_PATH (a unix socket instead),
+// APP_VERSION (v1), PID_FILE (optional: where the ready generation writes its pid).
+import Fastify from 'fastify'
+import gracefulRestart from '@graceful-restart/fastify'
+
+const version = process.env.APP_VERSION ?? 'v1'
+const say = (level) => (data, msg) => console[level](`[pid ${process.pid}] ${msg}${level === 'log' ? '' : ' ' + JSON.stringify(data)}`)
+
+const app = Fastify()
+await app.register(gracefulRestart, {
+  drainTimeout: 30_000,
+  pidFile: process.env.PID_FILE,
+  logger: { info: say('log'), warn: say('warn'), error: say('error') }
+})
+
+async function hello (request, reply) {
+  const ms = Number(request.query.ms ?? 0)
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms))
+  reply.header('x-pid', String(process.pid))
+  return { pid: process.pid, version }
+}
+app.get('/', hello)
+app.get('/sleep', hello)
+
+const where = process.env.SOCKET_PATH !== undefined
+  ? { path: process.env.SOCKET_PATH }
+  : { port: Number(process.env.PORT ?? 8080), host: process.env.HOST ?? '127.0.0.1' }
+const address = await app.listen(where)
+console.log(`[pid ${process.pid}] ${version} (generation ${app.graceful.generation}) listening on ${address}; hand over with: kill -USR2 ${process.pid}`)

@@ -1,0 +1,34 @@
+// A Koa server that restarts on `kill -USR2 <pid>` without losing a request.
+//   GET /            -> { pid, version } and an x-pid header
+//   GET /sleep?ms=N  -> the same, after N ms
+// Environment: PORT (8080), HOST (127.0.0.1), SOCKET_PATH (a unix socket instead),
+// APP_VERSION (v1), PID_FILE (optional: where the ready generation writes its pid).
+import Koa from 'koa'
+import { gracefulKoa } from '@graceful-restart/koa'
+
+const version = process.env.APP_VERSION ?? 'v1'
+const say = (level) => (data, msg) => console[level](`[pid ${process.pid}] ${msg}${level === 'log' ? '' : ' ' + JSON.stringify(data)}`)
+
+const app = new Koa()
+app.use(async (ctx) => {
+  if (ctx.path !== '/' && ctx.path !== '/sleep') return
+  const ms = Number(ctx.query.ms ?? 0)
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms))
+  ctx.set('x-pid', String(process.pid))
+  ctx.body = { pid: process.pid, version }
+})
+
+const { listen, graceful } = gracefulKoa(app, {
+  drainTimeout: 30_000,
+  pidFile: process.env.PID_FILE,
+  logger: { info: say('log'), warn: say('warn'), error: say('error') }
+})
+const socketPath = process.env.SOCKET_PATH
+const port = Number(process.env.PORT ?? 8080)
+const host = process.env.HOST ?? '127.0.0.1'
+const server = socketPath !== undefined
+  ? listen(socketPath, () => announce(socketPath))
+  : listen(port, host, () => announce(`http://${host}:${server.address().port}`))
+function announce (address) {
+  console.log(`[pid ${process.pid}] ${version} (generation ${graceful.generation}) listening on ${address}; hand over with: kill -USR2 ${process.pid}`)
+}

@@ -1,0 +1,278 @@
+/**
+ * The behaviour every framework adapter promises, run against a fixture app in real
+ * processes on 127.0.0.1: what a user sees across `kill -USR2` and `kill -TERM`.
+ */
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import { startLoad } from '@graceful-restart/test-utils'
+import type { LoadReport } from '@graceful-restart/test-utils'
+import { RunningApp } from './app.ts'
+import type { AppEvent } from './app.ts'
+import { SLOW_READY_MS } from './fixture.ts'
+import { get } from './http.ts'
+import type { Answer } from './http.ts'
+
+export interface AdapterContractOptions {
+  /** Absolute path of the fixture script (its contract: fixture.ts). */
+  fixture: string
+  /** Back-to-back handovers in the load test. Default 50, or GR_CONTRACT_HANDOVERS. */
+  handovers?: number
+  /**
+   * The framework finishes its startup work before it binds (Fastify's onReady): the
+   * fixture's 'slow' boot delays listen(), so the next generation answers nothing before
+   * it is ready. Otherwise 'slow' delays the core's `ready` hook, after listen().
+   */
+  readyWorkBeforeListen?: boolean
+  /** The fixture reports Fastify's lifecycle hooks as 'hook' events (onReady, preClose, onClose, with `inFlight`). */
+  closeHooks?: boolean
+  /** The package under test: `require()` and `import()` of it must both expose these exports. */
+  package?: { name: string, dir: string, exports: string[] }
+  /** Extra environment for the fixture. */
+  env?: Record<string, string>
+}
+
+const kill = (pid: number, signal: NodeJS.Signals): void => { process.kill(pid, signal) }
+
+function summary (label: string, r: LoadReport): string {
+  const f = r.failures
+  return `${label}: ${r.requests} requests, ${r.failed} failed (refused ${f.refused}, reset ${f.reset}, timeout ${f.timeout}, non2xx ${f.non2xx}, other ${f.other}), ` +
+    `${r.slow.length} slow, ${Object.keys(r.byPid).length} pids, p99 ${r.latencyMs.p99.toFixed(1)} ms`
+}
+
+function assertNoFailure (label: string, r: LoadReport): void {
+  assert.equal(r.failed, 0, `${summary(label, r)}\n${JSON.stringify(r.errorSamples.slice(0, 5), null, 2)}`)
+  const notOk = r.slow.filter((s) => s.status !== 200)
+  assert.deepEqual(notOk, [], `${label}: slow requests that did not get a 200`)
+}
+
+function hooksOf (events: AppEvent[], pid: number): AppEvent[] {
+  return events.filter((e) => e.event === 'hook' && e.pid === pid && e.name !== 'onReady')
+}
+
+function assertCloseHooks (app: RunningApp, pid: number): void {
+  const events = app.events()
+  const hooks = hooksOf(events, pid)
+  assert.deepEqual(hooks.map((h) => h.name), ['preClose', 'onClose'], `hooks of ${pid}`)
+  for (const h of hooks) assert.equal(h.inFlight, 0, `${String(h.name)} ran with requests in flight`)
+  const drained = events.findIndex((e) => e.event === 'drain:end' && e.pid === pid)
+  const preClose = events.findIndex((e) => e.event === 'hook' && e.pid === pid && e.name === 'preClose')
+  assert.ok(drained >= 0 && preClose > drained, 'preClose ran after the drain ended')
+}
+
+/** Registers the contract suite for one adapter (call it at the top level of a test file). */
+export function runAdapterContract (name: string, options: AdapterContractOptions): void {
+  const handovers = options.handovers ?? Number(process.env.GR_CONTRACT_HANDOVERS ?? 50)
+  const start = (t: Parameters<typeof RunningApp.start>[0], env: Record<string, string> = {}): Promise<RunningApp> =>
+    RunningApp.start(t, { fixture: options.fixture, env: { ...options.env, ...env } })
+
+  describe(`${name} adapter contract`, () => {
+    test('listen() takes over the inherited socket: port 0 keeps its port, the pid changes', { timeout: 30_000 }, async (t) => {
+      const app = await start(t)
+      const before = await get(app.port, '/')
+      assert.equal(before.status, 200)
+      assert.deepEqual(JSON.parse(before.body), { pid: app.pid, version: 'v1' })
+
+      const { from, to } = await app.handover()
+      assert.notEqual(to, from)
+      const after = await app.answeredBy(to, from, () => get(app.port, '/'))
+      assert.equal(after.status, 200, 'the new generation answers on the same port')
+      assert.ok(app.events().some((e) => e.event === 'listener:inherited' && e.pid === to), 'the listener was inherited, not bound anew')
+      assert.equal((await app.exitOf(from)).code, 0, 'the old generation exits 0')
+      assert.equal(app.events().filter((e) => e.event === 'listening' && e.pid === to && (e.address as { port?: number } | null)?.port === app.port).length, 1)
+    })
+
+    test('the old generation keeps serving until the new one is ready', { timeout: 30_000 }, async (t) => {
+      const app = await start(t)
+      app.setBootMode('slow')
+      const answers: Answer[] = []
+      const errors: unknown[] = []
+      let probing = true
+      const probe = (async () => {
+        while (probing) {
+          try { answers.push(await get(app.port, '/')) } catch (err) { errors.push(err) }
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })()
+      const mark = app.mark
+      const { from, to, readyAt } = await app.handover()
+      app.setBootMode(undefined)
+      await app.exitOf(from)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      probing = false
+      await probe
+
+      assert.deepEqual(errors, [], 'no request failed')
+      const spawned = await app.waitEvent((e) => e.event === 'handover:spawn' && e.pid === from, 'the spawn event', { from: mark })
+      assert.ok(readyAt - spawned.at >= SLOW_READY_MS - 50, `ready ${readyAt - spawned.at} ms after the spawn: readiness waited for the app`)
+      const beforeReady = answers.filter((a) => a.startedAt >= spawned.at && a.endedAt <= readyAt)
+      assert.ok(beforeReady.some((a) => a.pid === from && a.startedAt >= readyAt - 1000), 'the old generation still answered in the last second before the new one was ready')
+      const listening = await app.waitEvent((e) => e.event === 'listening' && e.pid === to, 'the listening event', { from: mark })
+      if (options.readyWorkBeforeListen === true) {
+        // The start-up work ran before the bind: the next generation could take no request during it.
+        assert.ok(listening.at - spawned.at >= SLOW_READY_MS - 50, 'the next generation listened only after its start-up work')
+      } else {
+        t.diagnostic(`answered by the next generation during its start-up work (listen() came first): ${beforeReady.filter((a) => a.pid === to).length} of ${beforeReady.length}`)
+      }
+      assert.equal(answers.at(-1)?.pid, to, 'the new generation answers once the old one is gone')
+      if (options.closeHooks === true) {
+        const events = app.events(mark)
+        const onReady = events.findIndex((e) => e.event === 'hook' && e.name === 'onReady' && e.pid === to)
+        const ready = events.findIndex((e) => e.event === 'ready' && e.pid === to)
+        assert.ok(onReady >= 0 && onReady < ready, 'onReady ran before the generation reported ready')
+      }
+    })
+
+    test('a keep-alive client whose next request arrives during the handover gets a normal answer', { timeout: 30_000 }, async (t) => {
+      const app = await start(t)
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+      t.after(() => agent.destroy())
+      const first = await get(app.port, '/', { agent })
+      assert.equal(first.pid, app.pid)
+      const from = app.pid
+      const mark = app.mark
+      const handover = app.handover()
+      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, 'the old generation to start draining', { from: mark })
+      const second = await get(app.port, '/', { agent })
+      assert.equal(second.status, 200, `not a ${second.status}: ${second.body}`)
+      assert.equal(second.reusedSocket, true, 'sent on the kept-alive connection')
+      assert.equal(second.pid, from, 'answered by the draining generation')
+      assert.equal(second.headers.connection, 'close', 'which closes the connection after it')
+      const { to } = await handover
+      await app.answeredBy(to, from, () => get(app.port, '/', { agent }))
+    })
+
+    test(`${handovers} back-to-back handovers under keep-alive and new-connection load with slow requests in flight: 0 failed requests`, { timeout: 150_000 }, async (t) => {
+      const app = await start(t)
+      const load = { port: app.port, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 140_000 }
+      const keepAlive = startLoad({ ...load, keepAlive: true })
+      const fresh = startLoad({ ...load, keepAlive: false })
+      const replaced: Array<{ from: number, drainAt: number }> = []
+      const started = Date.now()
+      for (let i = 0; i < handovers; i++) {
+        const mark = app.mark
+        const { from } = await app.handover()
+        const drain = await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
+        replaced.push({ from, drainAt: drain.at })
+      }
+      const handoverMs = Date.now() - started
+      const last = replaced.at(-1)
+      if (last !== undefined) await app.exitOf(last.from)
+      const reports = await Promise.all([keepAlive.stop(), fresh.stop()])
+      t.diagnostic(`${handovers} handovers in ${handoverMs} ms (${Math.round(handoverMs / Math.max(handovers, 1))} ms each)`)
+      t.diagnostic(summary('keep-alive', reports[0]))
+      t.diagnostic(summary('new connection per request', reports[1]))
+      assertNoFailure('keep-alive', reports[0])
+      assertNoFailure('new connection per request', reports[1])
+
+      const slow = [...reports[0].slow, ...reports[1].slow]
+      const caught = replaced.filter(({ from, drainAt }) => slow.some((s) => s.pid === from && s.startedAt < drainAt && s.endedAt > drainAt))
+      t.diagnostic(`handovers with a slow request in flight on the old generation: ${caught.length} of ${handovers}`)
+      assert.ok(caught.length >= handovers / 2, 'most handovers drained a slow request')
+      const exits = app.events().filter((e) => e.event === 'exit' && replaced.some((r) => r.from === e.pid))
+      assert.equal(exits.length, handovers, 'every replaced generation exited')
+      assert.deepEqual(exits.filter((e) => e.code !== 0), [], 'each with code 0')
+      for (const r of reports) assert.ok(r.ok > handovers, 'the load made progress')
+    })
+
+    test('listen(path) on a unix socket: the path answers across handovers under load, and goes with the last generation', { timeout: 30_000 }, async (t) => {
+      const socketPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gr-unix-')), 'app.sock')
+      t.after(() => fs.rmSync(path.dirname(socketPath), { recursive: true, force: true }))
+      const app = await start(t, { SOCKET_PATH: socketPath })
+      assert.equal((await get(undefined, '/', { socketPath })).pid, app.pid)
+      const load = { socketPath, clients: 4, slowEvery: 10, slowMs: 200, durationMs: 25_000 }
+      const keepAlive = startLoad({ ...load, keepAlive: true })
+      const fresh = startLoad({ ...load, keepAlive: false })
+      const replaced: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const { from, to } = await app.handover()
+        replaced.push(from)
+        await app.answeredBy(to, from, () => get(undefined, '/', { socketPath }))
+      }
+      for (const pid of replaced) assert.equal((await app.exitOf(pid)).code, 0)
+      const reports = await Promise.all([keepAlive.stop(), fresh.stop()])
+      t.diagnostic(summary('keep-alive', reports[0]))
+      t.diagnostic(summary('new connection per request', reports[1]))
+      assertNoFailure('keep-alive', reports[0])
+      assertNoFailure('new connection per request', reports[1])
+      kill(app.pid, 'SIGTERM')
+      assert.equal((await app.exitOf(app.pid)).code, 0)
+      assert.equal(fs.existsSync(socketPath), false, 'the last generation removed the socket file')
+    })
+
+    test('SIGTERM drains: the in-flight request completes, new connections are refused, exit code 0', { timeout: 30_000 }, async (t) => {
+      const app = await start(t)
+      const mark = app.mark
+      const slow = get(app.port, '/sleep?ms=800')
+      await app.waitEvent((e) => e.event === 'request', 'the slow request to arrive', { from: mark })
+      kill(app.pid, 'SIGTERM')
+      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === app.pid, 'the drain to start', { from: mark })
+      // Refused: nobody listens any more (a connect racing the close itself would be reset).
+      await assert.rejects(get(app.port, '/'), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET')
+      const answer = await slow
+      assert.equal(answer.status, 200)
+      assert.equal(answer.pid, app.pid)
+      const exited = await app.started.exited
+      assert.deepEqual(exited, { code: 0, signal: null })
+      const end = await app.waitEvent((e) => e.event === 'drain:end' && e.pid === app.pid, 'the drain end', { from: mark })
+      assert.equal(end.timedOut, false)
+      if (options.closeHooks === true) assertCloseHooks(app, app.pid)
+    })
+
+    test('a next generation that throws at import, exits 1 or hangs is rolled back; the old one serves on, the next handover succeeds', { timeout: 60_000 }, async (t) => {
+      const app = await start(t, { UPGRADE_TIMEOUT: '1500' })
+      const load = { port: app.port, clients: 4, slowEvery: 10, slowMs: 200, durationMs: 50_000 }
+      const keepAlive = startLoad({ ...load, keepAlive: true })
+      const fresh = startLoad({ ...load, keepAlive: false })
+      const first = app.pid
+      for (const mode of ['throw', 'exit1', 'hang'] as const) {
+        app.setBootMode(mode)
+        const rollback = await app.failedHandover()
+        assert.equal(rollback.reason, mode === 'hang' ? 'timeout' : 'exit', `${mode}: ${String(rollback.reason)}`)
+        assert.equal((await get(app.port, '/')).pid, first, `${mode}: the old generation still serves`)
+      }
+      app.setBootMode(undefined)
+      const { to } = await app.handover()
+      assert.notEqual(to, first)
+      await app.exitOf(first)
+      assert.equal((await get(app.port, '/')).pid, to, 'once the old generation is gone, the new one answers')
+      const reports = await Promise.all([keepAlive.stop(), fresh.stop()])
+      t.diagnostic(summary('keep-alive', reports[0]))
+      t.diagnostic(summary('new connection per request', reports[1]))
+      assertNoFailure('keep-alive', reports[0])
+      assertNoFailure('new connection per request', reports[1])
+    })
+
+    if (options.closeHooks === true) {
+      test('on a handover, preClose and onClose run once, in order, after the in-flight requests finished', { timeout: 30_000 }, async (t) => {
+        const app = await start(t)
+        const mark = app.mark
+        const slow = get(app.port, '/sleep?ms=800')
+        await app.waitEvent((e) => e.event === 'request', 'the slow request to arrive', { from: mark })
+        const { from } = await app.handover()
+        const answer = await slow
+        assert.equal(answer.status, 200)
+        assert.equal(answer.pid, from)
+        assert.equal((await app.exitOf(from)).code, 0)
+        assertCloseHooks(app, from)
+        assert.deepEqual(hooksOf(app.events(), app.pid), [], 'the new generation ran no close hook')
+      })
+    }
+
+    if (options.package !== undefined) {
+      const pkg = options.package
+      test('require() and import() of the package expose the same exports (Node >= 20.19)', { timeout: 30_000 }, () => {
+        const names = (how: string): string[] => JSON.parse(execFileSync(process.execPath, ['-e',
+          `Promise.resolve(${how}(${JSON.stringify(pkg.name)})).then((m) => console.log(JSON.stringify(Object.keys(m).filter((k) => k !== '__esModule').sort())))`],
+        { cwd: pkg.dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } })) as string[]
+        const expected = [...pkg.exports].sort()
+        assert.deepEqual(names('require'), expected)
+        assert.deepEqual(names('import'), expected)
+      })
+    }
+  })
+}

@@ -1,0 +1,60 @@
+/** One GET against a fixture, answered or failed, never hanging. */
+import http from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
+
+export interface Answer {
+  status: number
+  /** From the `x-pid` header; NaN without it. */
+  pid: number
+  body: string
+  headers: IncomingHttpHeaders
+  /** Whether the agent sent this request on a connection an earlier request had used. */
+  reusedSocket: boolean
+  startedAt: number
+  endedAt: number
+}
+
+export interface GetOptions {
+  host?: string
+  /** A unix socket instead of host and port. */
+  socketPath?: string
+  /** A keep-alive agent to reuse connections; default: a new connection per request. */
+  agent?: http.Agent
+  timeoutMs?: number
+}
+
+export function get (port: number | undefined, path: string, options: GetOptions = {}): Promise<Answer> {
+  const startedAt = Date.now()
+  return new Promise((resolve, reject) => {
+    const req = http.get({
+      ...(options.socketPath === undefined ? { host: options.host ?? '127.0.0.1', port } : { socketPath: options.socketPath }),
+      path,
+      agent: options.agent ?? false,
+      headers: options.agent === undefined ? { connection: 'close' } : {}
+    }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => {
+        clearTimeout(timer)
+        if (!res.complete) {
+          reject(new Error(`GET ${path}: connection closed before the response was complete`))
+          return
+        }
+        const raw = res.headers['x-pid']
+        resolve({
+          status: res.statusCode ?? 0,
+          pid: Number(Array.isArray(raw) ? raw[0] : raw ?? NaN),
+          body,
+          headers: res.headers,
+          reusedSocket: req.reusedSocket,
+          startedAt,
+          endedAt: Date.now()
+        })
+      })
+      res.on('error', (err) => { clearTimeout(timer); reject(err) })
+    })
+    const timer = setTimeout(() => req.destroy(new Error(`GET ${path}: no answer within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000)
+    req.on('error', (err) => { clearTimeout(timer); reject(err) })
+  })
+}

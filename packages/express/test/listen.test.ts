@@ -1,0 +1,95 @@
+// gracefulExpress(app).listen behaves as Express 5's app.listen, in this process.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { after, test } from 'node:test'
+import express from 'express'
+import { selfSignedCert } from '@graceful-restart/adapter-contract'
+import { gracefulExpress } from '../src/index.ts'
+
+const app = express()
+app.get('/', (_req, res) => { res.json({ pid: process.pid }) })
+// No signal handlers and no exit: this process is the test runner.
+const { listen, graceful } = gracefulExpress(app, { signals: false, exit: false, logger: false })
+after(() => graceful.close())
+
+function close (server: http.Server): Promise<void> {
+  return new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
+}
+
+function fetchText (url: string, options: https.RequestOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const client = url.startsWith('https:') ? https : http
+    client.get(url, { ...options, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => { body += c.toString() })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+}
+
+test('listen(port, host, callback) returns the http.Server and calls back once listening', async () => {
+  let calls = 0
+  let server: http.Server | undefined
+  const listening = new Promise<unknown[]>((resolve) => {
+    server = listen(0, '127.0.0.1', (...args: unknown[]) => { calls++; resolve(args) })
+  })
+  assert.ok(server instanceof http.Server)
+  assert.deepEqual(await listening, [])
+  assert.equal(calls, 1)
+  await close(server)
+})
+
+test('the callback runs once, with the error, when listen() fails (Express 5)', async () => {
+  const taken = listen(0, '127.0.0.1')
+  await new Promise((resolve) => taken.once('listening', resolve))
+  const { port } = taken.address() as AddressInfo
+  const calls: unknown[][] = []
+  const server = listen(port, '127.0.0.1', (...args: unknown[]) => { calls.push(args) })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal(calls.length, 1)
+  assert.equal((calls[0]?.[0] as NodeJS.ErrnoException).code, 'EADDRINUSE')
+  assert.equal(server.listening, false)
+  await close(taken)
+})
+
+test('listen(options) and listen(path) serve the app', async () => {
+  const server = listen({ port: 0, host: '127.0.0.1' })
+  await new Promise((resolve) => server.once('listening', resolve))
+  const { port } = server.address() as AddressInfo
+  assert.equal(JSON.parse(await fetchText(`http://127.0.0.1:${port}/`)).pid, process.pid)
+  await close(server)
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-express-'))
+  const socketPath = path.join(dir, 'app.sock')
+  const unix = listen(socketPath)
+  await new Promise((resolve) => unix.once('listening', resolve))
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get({ socketPath, path: '/', agent: false }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => { text += c.toString() })
+      res.on('end', () => resolve(text))
+    }).on('error', reject)
+  })
+  assert.equal(JSON.parse(body).pid, process.pid)
+  await close(unix)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('the https option serves TLS', async () => {
+  const tls = selfSignedCert()
+  const server = gracefulExpress(app, { https: tls }).listen(0, '127.0.0.1')
+  assert.ok(server instanceof https.Server)
+  await new Promise((resolve) => server.once('listening', resolve))
+  const { port } = server.address() as AddressInfo
+  assert.equal(JSON.parse(await fetchText(`https://127.0.0.1:${port}/`, { ca: tls.cert })).pid, process.pid)
+  await close(server)
+})
+
+test('a second set of core options is refused: one process, one policy', () => {
+  assert.throws(() => gracefulExpress(app, { drainTimeout: 1 }), { code: 'ERR_GRACEFUL_ALREADY_CREATED' })
+})
