@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import net, { type Server, type Socket } from 'node:net'
 import tls from 'node:tls'
+import { inFlightResponse } from './listeners/fd.ts'
 
 interface ConnectionState {
   responses: Set<ServerResponse>
@@ -58,7 +59,8 @@ export class ConnectionTracker {
     // A TLS server's requests arrive on the TLS socket, not on the raw TCP one.
     const event = server instanceof tls.Server ? 'secureConnection' : 'connection'
     server.on(event, (socket: Socket) => this.#track(socket))
-    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
+    // Requests are not tracked one by one until the drain starts: that would cost every
+    // request of the process's life. The drain finds the ones in flight on their sockets.
     server.on('session', (session: Http2Session) => this.#trackSession(session))
     // Only listen for upgrades once the app does: with no 'upgrade' listener Node destroys
     // the socket itself, and our listener alone would leave it hanging.
@@ -105,19 +107,22 @@ export class ConnectionTracker {
 
   #onRequest (req: IncomingMessage, res: ServerResponse): void {
     if (req.httpVersionMajor === 2) {
-      if (this.#draining) res.once('close', () => { this.#served++ })
+      res.once('close', () => { this.#served++ })
       return
     }
-    const state = this.#state(req.socket)
+    this.#follow(this.#state(req.socket), res)
+  }
+
+  /** Watches a response that runs during the drain: it closes its connection when done. */
+  #follow (state: ConnectionState, res: ServerResponse): void {
+    if (state.responses.has(res)) return
     state.responses.add(res)
-    if (this.#draining) res.shouldKeepAlive = false
+    if (!res.headersSent) res.shouldKeepAlive = false
     res.once('close', () => {
       state.responses.delete(res)
       state.idleSince = Date.now()
-      if (this.#draining) {
-        this.#served++
-        this.#onChange?.()
-      }
+      this.#served++
+      this.#onChange?.()
     })
   }
 
@@ -140,9 +145,9 @@ export class ConnectionTracker {
     let active = 0
     let idle = 0
     let upgraded = 0
-    for (const state of this.#connections.values()) {
+    for (const [socket, state] of this.#connections) {
       if (state.upgraded) upgraded++
-      else if (state.responses.size > 0) active++
+      else if (state.responses.size > 0 || inFlightResponse(socket) !== undefined) active++
       else idle++
     }
     return { connections: this.#connections.size + this.#sessions.size, active: active + this.#sessions.size, idle, upgraded }
@@ -156,10 +161,10 @@ export class ConnectionTracker {
     this.#upgradedHook = options.onUpgradedSocket
     stopAccepting(this.server)
 
+    this.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
     for (const [socket, state] of this.#connections) {
-      for (const res of state.responses) {
-        if (!res.headersSent) res.shouldKeepAlive = false
-      }
+      const res = inFlightResponse(socket)
+      if (res !== undefined) this.#follow(state, res)
       if (state.upgraded) this.#handUpgraded(socket)
     }
     for (const session of this.#sessions) session.close()

@@ -1,10 +1,12 @@
 /**
  * The only file that reaches past Node's public API: the fd behind a listening server
- * (needed to pass it to the next generation) and, on Linux, what the kernel says about an
- * inherited fd (needed to refuse a socket we should not own).
+ * (needed to pass it to the next generation), what the kernel says about an inherited fd
+ * on Linux (needed to refuse a socket we should not own), a connection's response in
+ * flight, and binding without listening for the supervisor.
  */
 import fs from 'node:fs'
-import net, { type Server } from 'node:net'
+import type { ServerResponse } from 'node:http'
+import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { canonicalHost } from './address.ts'
 
@@ -19,6 +21,16 @@ interface HandleOwner { _handle?: { fd?: unknown } | null, _pipeName?: string }
 export function listeningFd (server: Server): number | undefined {
   const fd = (server as unknown as HandleOwner)._handle?.fd
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined
+}
+
+/**
+ * The response an HTTP/1 connection is answering right now, if any. Node keeps it on the
+ * socket while it runs and clears it when it finished; reading it at drain time spares a
+ * listener on every request of the process's life.
+ */
+export function inFlightResponse (socket: Socket): ServerResponse | undefined {
+  const res = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage
+  return res !== null && res !== undefined && !res.writableFinished ? res : undefined
 }
 
 /** Whether this platform can pass listening sockets to a child process at all. */
