@@ -2,7 +2,9 @@
 //   GET /            -> { pid, version } and an x-pid header
 //   GET /sleep?ms=N  -> the same, after N ms
 // Environment: PORT (8080), HOST (127.0.0.1), SOCKET_PATH (a unix socket instead),
-// APP_VERSION (v1), PID_FILE (optional: where the ready generation writes its pid).
+// APP_VERSION (v1), PID_FILE (optional: where the ready generation writes its pid),
+// SHUTDOWN_DELAY_MS (0: behind a load balancer, how long to serve after SIGTERM).
+//   GET /healthz, GET /readyz -> liveness and readiness (503 before ready and while draining)
 import express from 'express'
 import { gracefulExpress } from '@graceful-restart/express'
 
@@ -19,6 +21,9 @@ app.get('/sleep', hello)
 
 const { listen, graceful } = gracefulExpress(app, {
   drainTimeout: 30_000,
+  // Fleet mode: on SIGTERM fail /readyz at once, keep serving this long, then drain.
+  shutdownDelay: Number(process.env.SHUTDOWN_DELAY_MS ?? 0),
+  health: true, // GET /healthz and /readyz
   pidFile: process.env.PID_FILE,
   logger: { info: say('log'), warn: say('warn'), error: say('error') }
 })

@@ -223,6 +223,25 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       if (options.closeHooks === true) assertCloseHooks(app, app.pid)
     })
 
+    test('health: /healthz 200; /readyz 200 when ready, 503 from SIGTERM on while it still serves for shutdownDelay, then it drains', { timeout: 30_000 }, async (t) => {
+      const app = await start(t, { SHUTDOWN_DELAY_MS: '1500' })
+      const mark = app.mark
+      assert.equal((await get(app.port, '/healthz')).status, 200)
+      const ready = await get(app.port, '/readyz')
+      assert.equal(ready.status, 200)
+      assert.equal(JSON.parse(ready.body).status, 'ready')
+      kill(app.pid, 'SIGTERM')
+      const draining = await get(app.port, '/readyz')
+      assert.equal(draining.status, 503, 'readiness fails at once')
+      assert.equal(JSON.parse(draining.body).status, 'draining')
+      assert.equal((await get(app.port, '/healthz')).status, 200, 'liveness stays up')
+      const served = await get(app.port, '/')
+      assert.equal(served.status, 200, 'new connections are still served during shutdownDelay')
+      assert.equal(served.pid, app.pid)
+      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === app.pid, 'the drain after the delay', { from: mark })
+      assert.deepEqual(await app.started.exited, { code: 0, signal: null })
+    })
+
     test('a next generation that throws at import, exits 1 or hangs is rolled back; the old one serves on, the next handover succeeds', { timeout: 60_000 }, async (t) => {
       const app = await start(t, { UPGRADE_TIMEOUT: '1500' })
       const load = { port: app.port, clients: 4, slowEvery: 10, slowMs: 200, durationMs: 50_000 }

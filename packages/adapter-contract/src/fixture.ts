@@ -60,8 +60,8 @@ function numberFromEnv (name: string): number | undefined {
 }
 
 /** The core options the environment asks for. */
-export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number } {
-  const options: { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number } = {}
+export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } {
+  const options: { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } = {}
   if (process.env.PID_FILE !== undefined) options.pidFile = process.env.PID_FILE
   const upgradeTimeout = numberFromEnv('UPGRADE_TIMEOUT')
   const drainTimeout = numberFromEnv('DRAIN_TIMEOUT')
@@ -69,6 +69,8 @@ export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, dra
   if (upgradeTimeout !== undefined) options.upgradeTimeout = upgradeTimeout
   if (drainTimeout !== undefined) options.drainTimeout = drainTimeout
   if (idleGrace !== undefined) options.idleGrace = idleGrace
+  const shutdownDelay = numberFromEnv('SHUTDOWN_DELAY_MS')
+  if (shutdownDelay !== undefined) options.shutdownDelay = shutdownDelay
   return options
 }
 

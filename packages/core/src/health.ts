@@ -58,3 +58,13 @@ export function healthHandler (graceful: Graceful, value: boolean | HealthPaths 
     return true
   }
 }
+
+/**
+ * Wraps a `(req, res)` handler so that the health paths are answered before it (the Express
+ * and Koa adapters use this). Without paths the handler is returned as it is.
+ */
+export function withHealth<H extends (req: IncomingMessage, res: ServerResponse) => unknown> (graceful: Graceful, handler: H, value: boolean | HealthPaths | undefined): H {
+  if (resolveHealthPaths(value) === undefined) return handler
+  const health = healthHandler(graceful, value)
+  return ((req: IncomingMessage, res: ServerResponse) => health(req, res) ? undefined : handler(req, res)) as H
+}

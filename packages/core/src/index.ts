@@ -47,7 +47,7 @@ export {
 } from './options.ts'
 export type { GracefulOptions, SignalAction, RoutableSignal } from './options.ts'
 export { CHANNELS } from './diagnostics.ts'
-export { DEFAULT_HEALTH_PATHS, healthAnswer, healthHandler, resolveHealthPaths } from './health.ts'
+export { DEFAULT_HEALTH_PATHS, healthAnswer, healthHandler, resolveHealthPaths, withHealth } from './health.ts'
 export type { HealthAnswer, HealthPaths } from './health.ts'
 export type { Logger } from './diagnostics.ts'
 export type { DrainCounts } from './drain.ts'

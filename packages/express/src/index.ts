@@ -13,8 +13,8 @@ import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
-import { gracefulRestart } from '@graceful-restart/core'
-import type { Graceful, GracefulOptions } from '@graceful-restart/core'
+import { gracefulRestart, withHealth } from '@graceful-restart/core'
+import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 
@@ -26,6 +26,11 @@ export interface GracefulExpressOptions extends GracefulOptions {
   https?: https.ServerOptions
   /** Options of `http.createServer()` (ignored with `https`, whose options include them). */
   http?: http.ServerOptions
+  /**
+   * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
+   * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
+   */
+  health?: boolean | HealthPaths
 }
 
 type Callback = (error?: Error) => void
@@ -47,7 +52,7 @@ export interface GracefulExpress<S> {
   graceful: Graceful
 }
 
-const ADAPTER_OPTIONS = new Set(['https', 'http'])
+const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
 
 /**
  * Makes an Express app restart-aware. The first call with core options creates this
@@ -59,7 +64,7 @@ export function gracefulExpress (app: ExpressHandler, options?: GracefulExpressO
 export function gracefulExpress (app: ExpressHandler, options?: GracefulExpressOptions): GracefulExpress<http.Server | https.Server> {
   const core = Object.fromEntries(Object.entries(options ?? {}).filter(([key]) => !ADAPTER_OPTIONS.has(key))) as GracefulOptions
   const graceful = gracefulRestart(Object.keys(core).length > 0 ? core : undefined)
-  const handler = app as RequestListener
+  const handler = withHealth(graceful, app as RequestListener, options?.health)
 
   function listen (...args: unknown[]): http.Server | https.Server {
     const server = options?.https !== undefined

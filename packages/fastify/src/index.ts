@@ -14,12 +14,18 @@
 import type { Server } from 'node:net'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { currentGraceful, gracefulRestart as createGraceful } from '@graceful-restart/core'
-import type { Graceful, GracefulOptions } from '@graceful-restart/core'
+import { currentGraceful, gracefulRestart as createGraceful, healthAnswer, resolveHealthPaths } from '@graceful-restart/core'
+import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
 import { markForSecondaries, routeSecondaries } from './localhost.ts'
 
 /** The core's options. Readiness follows Fastify's `listen()`, so `autoReady` is not one of them. */
-export type FastifyGracefulRestartOptions = Omit<GracefulOptions, 'autoReady'>
+export type FastifyGracefulRestartOptions = Omit<GracefulOptions, 'autoReady'> & {
+  /**
+   * Liveness and readiness routes: `true` for `GET /healthz` and `GET /readyz`, or
+   * `{ live, ready }` paths. Readiness answers 503 before ready and once a drain begins.
+   */
+  health?: boolean | HealthPaths
+}
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 
@@ -31,7 +37,7 @@ declare module 'fastify' {
 }
 
 // Fastify passes register() options to the plugin as given, its own among them.
-const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
+const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers', 'health'])
 
 async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions): Promise<void> {
   const options = Object.fromEntries(Object.entries(opts).filter(([key]) => !REGISTER_OPTIONS.has(key))) as FastifyGracefulRestartOptions
@@ -64,6 +70,13 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
   })
 
   app.decorate('graceful', graceful)
+  const health = resolveHealthPaths(opts.health)
+  for (const url of health === undefined ? [] : [health.live, health.ready]) {
+    app.get(url, async (_request, reply) => {
+      const answer = healthAnswer(graceful, health as Required<HealthPaths>, url)
+      return await reply.code(answer?.statusCode ?? 404).header('cache-control', 'no-store').send(answer?.body)
+    })
+  }
   app.addHook('onListen', async () => {
     closeWindow()
     listened = true

@@ -13,8 +13,8 @@ import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
-import { gracefulRestart } from '@graceful-restart/core'
-import type { Graceful, GracefulOptions } from '@graceful-restart/core'
+import { gracefulRestart, withHealth } from '@graceful-restart/core'
+import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 
@@ -28,6 +28,11 @@ export interface GracefulKoaOptions extends GracefulOptions {
   https?: https.ServerOptions
   /** Options of `http.createServer()` (ignored with `https`, whose options include them). */
   http?: http.ServerOptions
+  /**
+   * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
+   * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
+   */
+  health?: boolean | HealthPaths
 }
 
 
@@ -49,7 +54,7 @@ export interface GracefulKoa<S> {
   graceful: Graceful
 }
 
-const ADAPTER_OPTIONS = new Set(['https', 'http'])
+const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
 
 /**
  * Makes a Koa app restart-aware. The first call with core options creates this process's
@@ -63,7 +68,7 @@ export function gracefulKoa (app: KoaLike, options?: GracefulKoaOptions): Gracef
   const graceful = gracefulRestart(Object.keys(core).length > 0 ? core : undefined)
 
   function listen (...args: unknown[]): http.Server | https.Server {
-    const handler = app.callback() as RequestListener
+    const handler = withHealth(graceful, app.callback() as RequestListener, options?.health)
     const server = options?.https !== undefined
       ? https.createServer(options.https, handler)
       : http.createServer(options?.http ?? {}, handler)
