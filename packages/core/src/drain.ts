@@ -50,6 +50,8 @@ export class ConnectionTracker {
   readonly server: Server
   readonly #connections = new Map<Socket, ConnectionState>()
   readonly #sessions = new Set<Http2Session>()
+  /** TLS servers only: every accepted TCP connection, from accept to close, handshake included. */
+  readonly #tcp = new Set<Socket>()
   #draining = false
   #served = 0
   #onChange: (() => void) | undefined
@@ -59,6 +61,9 @@ export class ConnectionTracker {
     // A TLS server's requests arrive on the TLS socket, not on the raw TCP one.
     const event = server instanceof tls.Server ? 'secureConnection' : 'connection'
     server.on(event, (socket: Socket) => this.#track(socket))
+    // A TLS connection still in its handshake is a connection too: the drain must not end
+    // (and the process exit) under it.
+    if (server instanceof tls.Server) server.on('connection', (raw: Socket) => this.#trackTcp(raw))
     // Requests are not tracked one by one until the drain starts: that would cost every
     // request of the process's life. The drain finds the ones in flight on their sockets.
     server.on('session', (session: Http2Session) => this.#trackSession(session))
@@ -84,6 +89,14 @@ export class ConnectionTracker {
       this.#onChange?.()
     })
     if (this.#draining) session.close()
+  }
+
+  #trackTcp (raw: Socket): void {
+    this.#tcp.add(raw)
+    raw.once('close', () => {
+      this.#tcp.delete(raw)
+      this.#onChange?.()
+    })
   }
 
   #track (socket: Socket): void {
@@ -185,7 +198,7 @@ export class ConnectionTracker {
           if (t - Math.max(state.idleSince, started) >= options.idleGrace) socket.destroy()
         }
       }
-      const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0
+      const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
       this.#onChange = () => {
         if (empty()) finish(0, false)
       }
@@ -198,9 +211,12 @@ export class ConnectionTracker {
       deadline = setTimeout(() => {
         const left = [...this.#connections.keys()]
         const sessions = [...this.#sessions]
+        const tcp = [...this.#tcp]
         for (const socket of left) socket.destroy()
         for (const session of sessions) session.destroy()
-        finish(left.length + sessions.length, true)
+        // Handshakes that never finished; for a TLS server each TCP connection counts once.
+        for (const raw of tcp) raw.destroy()
+        finish(tcp.length > 0 ? tcp.length : left.length + sessions.length, true)
       }, options.drainTimeout)
     })
   }

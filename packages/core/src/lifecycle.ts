@@ -8,7 +8,7 @@
  *
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
-import type { Server } from 'node:net'
+import net, { type Server } from 'node:net'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
 import { GracefulError, HandoverError } from './errors.ts'
@@ -101,6 +101,9 @@ export class Graceful {
    * tracks its connections for the drain. Call it before `listen()`. Returns the server.
    */
   attach<S extends Server> (server: S): S {
+    if (!(server instanceof net.Server)) {
+      throw new GracefulError('ERR_GRACEFUL_INVALID_OPTION', `attach() takes a net.Server (http, https, http2 or net), got ${server === null ? 'null' : typeof server}`)
+    }
     if (this.#attachments.some((a) => a.server === server)) return server
     if (server.listening) {
       throw new GracefulError('ERR_GRACEFUL_INVALID_OPTION', 'attach() the server before it listens: a listening server cannot take over an inherited socket')
@@ -188,7 +191,7 @@ export class Graceful {
       const active = this.#attachments.filter((a) => a.pending || a.server.listening)
       if (active.length === 0 || active.some((a) => a.pending)) return
       this.ready().catch((err: unknown) => {
-        this.#reporter.log('error', 'readiness check failed; draining and exiting with code 1 so the previous generation keeps serving', { error: String(err) })
+        this.#reporter.log('error', 'readiness check failed; draining and exiting with code 1 so the previous generation keeps serving', { error: String(err), code: (err as GracefulError).code })
         this.#exitCode = 1
         this.shutdown('ready-failed').catch(() => {})
       })
@@ -208,27 +211,34 @@ export class Graceful {
   async #becomeReady (): Promise<void> {
     if (this.options.ready !== undefined) await this.options.ready()
     if (this.#state !== 'starting') return
-    this.#state = 'ready'
-    this.#wasLive = true
-    for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
-      this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
-    }
     const pid = this.#platform.pid
-    const { supervisorPid } = this.#inheritance
+    const { supervisorPid, parentPid } = this.#inheritance
     // Under the supervisor the PID file names the supervisor, which writes it itself.
     if (this.options.pidFile !== undefined && supervisorPid === undefined) {
       try {
         this.#platform.writePidFile(this.options.pidFile, pid)
       } catch (err) {
+        // Taking over would leave the file naming a parent that is about to exit: refuse,
+        // the parent rolls back. (A file that never named anyone does not block handovers.)
+        if (parentPid !== undefined && this.#platform.readPidFile(this.options.pidFile) === parentPid) throw err
         // The server works without it; say so loudly instead of refusing to serve.
         this.#reporter.log('error', (err as Error).message, { code: (err as GracefulError).code })
       }
     }
+    this.#state = 'ready'
+    for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
+      this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
+    }
     const { readyFd } = this.#inheritance
     if (readyFd !== undefined && supervisorPid !== undefined) {
+      this.#wasLive = true
       this.#platform.reportReadyAndWatch(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
     } else if (readyFd !== undefined) {
-      this.#platform.reportReady(readyFd, pid)
+      // The public names (PID file, unix socket paths) become ours only once the parent
+      // took the report: a parent that timed out and stops us still serves them.
+      this.#platform.reportReady(readyFd, pid, () => { this.#wasLive = true })
+    } else {
+      this.#wasLive = true
     }
     if (supervisorPid === undefined) this.#platform.notifySystemd(['--ready', `--pid=${pid}`])
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
@@ -294,6 +304,15 @@ export class Graceful {
           this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
+          // The child may have written the PID file before it failed: this generation serves.
+          if (this.options.pidFile !== undefined && this.#inheritance.supervisorPid === undefined &&
+            this.#platform.readPidFile(this.options.pidFile) !== pid) {
+            try {
+              this.#platform.writePidFile(this.options.pidFile, pid)
+            } catch (err) {
+              this.#reporter.log('error', (err as Error).message, { code: (err as GracefulError).code })
+            }
+          }
           this.#handover = undefined
           if (this.#state === 'handing-over') this.#state = 'ready'
           this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
@@ -303,31 +322,36 @@ export class Graceful {
       }
       abort = () => fail('aborted', 'handover aborted by shutdown')
       const current: { child: NextGeneration | undefined } = { child: undefined }
-      current.child = this.#platform.spawnGeneration({
-        launch: this.#launch,
-        env: this.#platform.env,
-        listeners,
-        parentPid: pid,
-        generation: this.generation + 1
-      }, {
-        onReady: () => {
-          if (done) return
-          done = true
-          this.#platform.clearTimeout(timer)
-          const child = current.child
-          child?.release()
-          const durationMs = this.#platform.now() - started
-          const childPid = child?.pid ?? -1
-          this.#lastHandover = { ok: true, at: Date.now(), durationMs }
-          this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
-          resolve({ pid: childPid, durationMs })
-          this.#handover = undefined
-          this.#drain = this.#drainAndExit('handover', false)
-        },
-        onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
-        onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
-      })
-      if (!done) {
+      try {
+        current.child = this.#platform.spawnGeneration({
+          launch: this.#launch,
+          env: this.#platform.env,
+          listeners,
+          parentPid: pid,
+          generation: this.generation + 1
+        }, {
+          onReady: () => {
+            if (done) return
+            done = true
+            this.#platform.clearTimeout(timer)
+            const child = current.child
+            child?.release()
+            const durationMs = this.#platform.now() - started
+            const childPid = child?.pid ?? -1
+            this.#lastHandover = { ok: true, at: Date.now(), durationMs }
+            this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
+            resolve({ pid: childPid, durationMs })
+            this.#handover = undefined
+            this.#drain = this.#drainAndExit('handover', false)
+          },
+          onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
+          onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
+        })
+      } catch (err) {
+        // Nothing the platform throws may leave the state machine in handing-over.
+        fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
+      }
+      if (!done && current.child !== undefined) {
         this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
         timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
       }
@@ -398,7 +422,10 @@ export class Graceful {
       // No generation follows: the public names this one served go with it. A generation
       // that never became ready owns none of them (its parent still serves them).
       if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
-      for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
+      // Under the supervisor the socket paths are the supervisor's: it bound them.
+      if (this.#inheritance.supervisorPid === undefined) {
+        for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
+      }
     }
     for (const hook of [...this.#drainedHooks, ...(this.options.beforeExit === undefined ? [] : [this.options.beforeExit])]) {
       try {

@@ -122,7 +122,8 @@ function isLogger (value: unknown): value is Logger {
 
 /** Validates options at the boundary; every mistake throws ERR_GRACEFUL_INVALID_OPTION. */
 export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throwInvalid('options', 'an object', options)
+  const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined
+  if (proto !== Object.prototype && proto !== null) throwInvalid('options', 'a plain object', Array.isArray(options) ? 'an array' : options)
   const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
     'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit'])
   for (const key of Object.keys(options)) {

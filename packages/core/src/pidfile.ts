@@ -17,6 +17,16 @@ export function writePidFile (file: string, pid: number): void {
   }
 }
 
+/** The pid the file names, or undefined when it is missing or unreadable. */
+export function readPidFile (file: string): number | undefined {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim()
+    return /^\d+$/.test(text) ? Number(text) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Removes the PID file if it still names `pid` (a newer generation may own it by now). */
 export function removePidFile (file: string, pid: number): void {
   try {

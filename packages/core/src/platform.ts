@@ -7,7 +7,7 @@ import { reportReady, reportReadyAndWatch } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
-import { removePidFile, writePidFile } from './pidfile.ts'
+import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
@@ -21,12 +21,13 @@ export interface Platform {
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
-  reportReady: (fd: number, pid: number) => boolean
+  reportReady: (fd: number, pid: number, onReleased?: () => void) => boolean
   reportReadyAndWatch: (fd: number, pid: number, onGone: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
   notifySystemd: (args: string[]) => void
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
+  readPidFile: (file: string) => number | undefined
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
   exit: (code: number) => void
@@ -51,6 +52,7 @@ export function nodePlatform (): Platform {
     notifySystemd: (args) => { notifySystemd(process.env, args) },
     writePidFile,
     removePidFile,
+    readPidFile,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)

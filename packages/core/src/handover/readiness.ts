@@ -6,15 +6,26 @@ import { encodeReady } from './protocol.ts'
  * Tells the previous generation that this one is ready, then closes the pipe so that no
  * descriptor of the handover outlives it. Answers false when the parent is already gone.
  */
-export function reportReady (fd: number, pid: number): boolean {
+export function reportReady (fd: number, pid: number, onReleased?: () => void): boolean {
   try {
     fs.writeSync(fd, encodeReady(pid))
-    return true
   } catch {
-    return false
-  } finally {
     try { fs.closeSync(fd) } catch {}
+    onReleased?.() // the parent is gone: nobody else serves
+    return false
   }
+  if (onReleased === undefined) {
+    try { fs.closeSync(fd) } catch {}
+    return true
+  }
+  // The parent closes its end once it took the report (release()), or dies: from then on
+  // this generation is the one that serves. A parent that timed out never closes it.
+  const channel = new net.Socket({ fd, readable: true, writable: false })
+  channel.on('error', () => {})
+  channel.once('close', onReleased)
+  channel.resume()
+  channel.unref()
+  return true
 }
 
 /**

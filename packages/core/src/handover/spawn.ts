@@ -68,6 +68,17 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     queueMicrotask(() => events.onError(err as Error))
     return { pid: undefined, exited: Promise.resolve({ code: null, signal: null }), kill: () => {}, release: () => {}, stdout: null, stderr: null }
   }
+  if (child.pid === undefined) {
+    // EMFILE, ENFILE, EAGAIN, ENOENT, EACCES: Node returns a child without a pid (and
+    // without child.stdio) and emits 'error' on the next tick.
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('error', (err) => {
+        events.onError(err)
+        resolve({ code: null, signal: null })
+      })
+    })
+    return { pid: undefined, exited, kill: () => {}, release: () => {}, stdout: null, stderr: null }
+  }
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
     // A child that could not be spawned at all never emits 'exit'.

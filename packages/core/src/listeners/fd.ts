@@ -132,6 +132,25 @@ export function describeSocket (fd: number, boundOnly = false): SocketInfo {
   return info
 }
 
+/**
+ * Whether an fd can be the readiness channel a parent passed: a pipe, or a unix stream
+ * socket that is not listening. Never a file, a terminal, a TCP socket or a listener.
+ */
+export function isReadinessChannel (fd: number): boolean {
+  let stat: fs.Stats
+  try {
+    stat = fs.fstatSync(fd)
+  } catch {
+    return false
+  }
+  if (stat.isFIFO()) return true
+  if (!stat.isSocket()) return false
+  const inode = inodeOf(fd)
+  if (inode === undefined) return true // no /proc: nothing more to check
+  const info = findUnix(inode)
+  return info?.kind === 'unix' && !info.listening
+}
+
 /** Closes an fd we inherited but nobody claimed. */
 export function closeFd (fd: number): void {
   try {

@@ -9,7 +9,7 @@ import {
   decodeListeners
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
-import { describeSocket, type SocketInfo } from './fd.ts'
+import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
 
 export interface InheritedSocket {
   fd: number
@@ -39,6 +39,8 @@ export interface InheritContext {
   pid: number
   ppid: number
   describe?: (fd: number, boundOnly?: boolean) => SocketInfo
+  /** Whether an fd is fit to be the readiness channel (default: fstat and /proc). */
+  readinessChannel?: (fd: number) => boolean
 }
 
 function inheritError (message: string, cause?: unknown): GracefulError {
@@ -89,6 +91,10 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   if (passed === undefined) throw inheritError(`${ENV_FDS} is malformed: ${String(values[ENV_FDS])}`)
   const readyFd = parseIntStrict(values[ENV_READY_FD])
   if (values[ENV_READY_FD] !== undefined && readyFd === undefined) throw inheritError(`${ENV_READY_FD} is malformed: ${String(values[ENV_READY_FD])}`)
+  // The ready line is written into it, then it is closed: never stdio, a listener, a file.
+  if (readyFd !== undefined && (readyFd < 3 || passed.some((p) => p.fd === readyFd) || !(ctx.readinessChannel ?? isReadinessChannel)(readyFd))) {
+    throw inheritError(`${ENV_READY_FD}=${readyFd} is not a readiness pipe (stdio, an inherited listener, or not a pipe)`)
+  }
   const generation = parseIntStrict(values[ENV_GENERATION]) ?? 2
   const supervisorPid = parseIntStrict(values[ENV_SUPERVISOR])
   if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)

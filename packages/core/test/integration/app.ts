@@ -43,13 +43,19 @@ export async function startApp (track: Tracker, dir: string, env: Record<string,
 }
 
 /** Sends SIGUSR2 to the live generation; resolves with the pid of the one that took over. */
-export async function handover (app: { pid: number, pidFile: string }, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
+export async function handover (app: { pid: number, pidFile: string, started?: Started }, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
   const old = app.pid
   process.kill(old, signal)
   const next = await waitFor(() => {
     const pid = readPidFile(app.pidFile)
     return pid !== undefined && pid !== old ? pid : undefined
   }, { timeoutMs: 20_000, intervalMs: 5, what: `a generation to take over from ${old}` })
+  // The new generation writes the PID file just before it reports ready: until the old one
+  // heard it and stopped accepting, a new connection may still land on the old one.
+  const { started } = app
+  if (started !== undefined) {
+    await waitFor(() => events(started, 'drain:start').some((e) => e.pid === old), { timeoutMs: 20_000, intervalMs: 5, what: `${old} to stop accepting` })
+  }
   app.pid = next
   return next
 }

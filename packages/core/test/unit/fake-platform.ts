@@ -41,6 +41,7 @@ export class FakePlatform implements Platform {
   notifySystemd = (args: string[]): void => { this.notified.push(args) }
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
+  readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
   now = (): number => this.clock

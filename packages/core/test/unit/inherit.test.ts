@@ -21,7 +21,7 @@ function ours (fds: unknown, ppid = 10): NodeJS.ProcessEnv {
 test('reads sockets from the parent and removes every variable from the environment', () => {
   const env = ours([{ fd: 3, key: 'tcp:127.0.0.1:0' }, { fd: 4, key: 'unix:/run/a.sock' }])
   const info: Record<number, SocketInfo> = { 3: tcp('127.0.0.1', 40123), 4: { kind: 'unix', path: '/run/a.sock.gr-77', listening: true } }
-  const got = readInheritance({ env, pid: 20, ppid: 10, describe: (fd) => info[fd] as SocketInfo })
+  const got = readInheritance({ env, pid: 20, ppid: 10, describe: (fd) => info[fd] as SocketInfo, readinessChannel: () => true })
   assert.equal(got.generation, 4)
   assert.equal(got.readyFd, 5)
   assert.equal(got.parentPid, 10)
