@@ -49,7 +49,7 @@ export async function handover (app: { pid: number, pidFile: string, started?: S
   const next = await waitFor(() => {
     const pid = readPidFile(app.pidFile)
     return pid !== undefined && pid !== old ? pid : undefined
-  }, { timeoutMs: 20_000, intervalMs: 5, what: `a generation to take over from ${old}` })
+  }, { timeoutMs: 45_000, intervalMs: 5, what: `a generation to take over from ${old}` })
   // The new generation writes the PID file just before it reports ready: until the old one
   // heard it and stopped accepting, a new connection may still land on the old one.
   const { started } = app
