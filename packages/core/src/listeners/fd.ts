@@ -55,14 +55,6 @@ function inodeOf (fd: number): string | undefined {
   }
 }
 
-function readProc (file: string): string[] {
-  try {
-    return fs.readFileSync(file, 'latin1').split('\n').slice(1)
-  } catch {
-    return []
-  }
-}
-
 function hexToIpv4 (hex: string): string {
   // The kernel prints the address as a host-order 32-bit word (little-endian here).
   const bytes = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16))
@@ -88,21 +80,52 @@ function hexToIpv6 (hex: string): string {
 const TCP_LISTEN = '0A'
 const UNIX_ACCEPTCON = 0x10000
 
+/** The lines of a /proc table after its header, read in chunks so a caller can stop early. */
+function * procLines (file: string): Generator<string> {
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch {
+    return
+  }
+  try {
+    const buffer = Buffer.alloc(64 * 1024)
+    let rest = ''
+    let header = true
+    for (;;) {
+      const n = fs.readSync(fd, buffer, 0, buffer.length, null)
+      if (n === 0) break
+      const lines = (rest + buffer.toString('latin1', 0, n)).split('\n')
+      rest = lines.pop() ?? ''
+      for (const line of lines) {
+        if (header) { header = false; continue }
+        yield line
+      }
+    }
+    if (rest !== '' && !header) yield rest
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 function findTcp (inode: string): SocketInfo | undefined {
   for (const [file, v6] of [['/proc/net/tcp', false], ['/proc/net/tcp6', true]] as const) {
-    for (const line of readProc(file)) {
+    for (const line of procLines(file)) {
       const f = line.trim().split(/\s+/)
+      // The kernel lists listening sockets first, then every connection (TIME_WAIT included:
+      // tens of thousands on a busy host). Only listening sockets are of interest here.
+      if (f[3] !== TCP_LISTEN) break
       if (f[9] !== inode) continue
       const [addr, portHex] = (f[1] ?? '').split(':')
       if (addr === undefined || portHex === undefined) continue
-      return { kind: 'tcp', host: v6 ? hexToIpv6(addr) : hexToIpv4(addr), port: parseInt(portHex, 16), listening: f[3] === TCP_LISTEN }
+      return { kind: 'tcp', host: v6 ? hexToIpv6(addr) : hexToIpv4(addr), port: parseInt(portHex, 16), listening: true }
     }
   }
   return undefined
 }
 
 function findUnix (inode: string): SocketInfo | undefined {
-  for (const line of readProc('/proc/net/unix')) {
+  for (const line of procLines('/proc/net/unix')) {
     const f = line.trim().split(/\s+/)
     if (f[6] !== inode) continue
     const flags = parseInt(f[3] ?? '0', 16)
@@ -128,7 +151,7 @@ export function describeSocket (fd: number, boundOnly = false): SocketInfo {
   const info = findTcp(inode) ?? findUnix(inode)
   // A TCP socket that is bound but not listening is in no /proc table at all.
   if (info === undefined && boundOnly) return { kind: 'unknown' }
-  if (info === undefined) throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a TCP or unix stream socket`)
+  if (info === undefined) throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a listening socket (no TCP or unix stream socket listens with it)`)
   return info
 }
 

@@ -148,7 +148,7 @@ test('an inherited fd that is not a listening socket for its name (a regular fil
   const runs: Array<[string, Spawned, RegExp]> = [
     ['a regular file at fd 3', startApp2(track, env, [fileFd]), /inherited fd 3 is not a socket/],
     ['a listening socket for another port', startApp2(track, env, [trap.fd]), new RegExp(`inherited fd 3 is not a listening socket for tcp:127.0.0.1:${port}`)],
-    ['a UDP socket', startApp2(track, env, [udpFd]), /inherited fd 3 is not a TCP or unix stream socket/],
+    ['a UDP socket', startApp2(track, env, [udpFd]), /inherited fd 3 is not a listening socket \(no TCP or unix stream socket/],
     ['a connected, not listening, TCP socket', startApp2(track, env, [connectedFd]), /inherited fd 3 is not a listening socket/],
     // Nothing passed: fd 3 is whatever Node opened for itself (its epoll fd).
     ['nothing passed at fd 3', startApp2(track, env), /inherited fd 3 is not a socket/],
