@@ -18,8 +18,10 @@ for (const dir of fs.readdirSync(path.join(root, 'packages'))) {
   try {
     const viaImport = await import(pathToFileURL(path.join(root, 'packages', dir, manifest.exports['.'].default)).href)
     const viaRequire = require(manifest.name)
+    // require() of an ES module with a default export adds __esModule, as CommonJS interop expects.
     const names = Object.keys(viaImport).sort().join(',')
-    if (names !== Object.keys(viaRequire).sort().join(',')) throw new Error(`import and require() disagree: ${names}`)
+    const required = Object.keys(viaRequire).filter((k) => k !== '__esModule').sort().join(',')
+    if (names !== required) throw new Error(`import and require() disagree: ${names} / ${required}`)
     console.log(`ok ${manifest.name}: ${names}`)
   } catch (err) {
     failed++
