@@ -26,6 +26,7 @@ for (const group of ['packages', 'examples']) {
   if (!fs.existsSync(base)) continue
   for (const pkg of fs.readdirSync(base).sort()) walk(path.join(base, pkg, 'dist', 'test'), files)
 }
+walk(path.join(root, 'bench', 'dist', 'test'), files)
 const selected = files.filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
 if (selected.length === 0) {
   console.error('no test files found: run the build first (pnpm build)')
