@@ -232,7 +232,7 @@ export class Graceful {
     const { readyFd } = this.#inheritance
     if (readyFd !== undefined && supervisorPid !== undefined) {
       this.#wasLive = true
-      this.#platform.reportReadyAndWatch(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
+      this.#platform.reportReady(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
     } else if (readyFd !== undefined) {
       // The public names (PID file, unix socket paths) become ours only once the parent
       // took the report: a parent that timed out and stops us still serves them.

@@ -3,7 +3,7 @@
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
 import { captureLaunch, type Launch } from './handover/launch.ts'
-import { reportReady, reportReadyAndWatch } from './handover/readiness.ts'
+import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
@@ -21,8 +21,7 @@ export interface Platform {
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
-  reportReady: (fd: number, pid: number, onReleased?: () => void) => boolean
-  reportReadyAndWatch: (fd: number, pid: number, onGone: () => void) => boolean
+  reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
   notifySystemd: (args: string[]) => void
   writePidFile: (file: string, pid: number) => void
@@ -47,7 +46,6 @@ export function nodePlatform (): Platform {
     closeFd,
     spawnGeneration,
     reportReady,
-    reportReadyAndWatch,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
     notifySystemd: (args) => { notifySystemd(process.env, args) },
     writePidFile,

@@ -32,10 +32,13 @@ export class FakePlatform implements Platform {
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
   listeningFd = (): number => 7
   closeFd = (): void => {}
-  reportReady = (fd: number, pid: number): boolean => { this.readyReports.push([fd, pid]); return true }
+  reportReady = (fd: number, pid: number, onClosed?: () => void): boolean => {
+    this.readyReports.push([fd, pid])
+    if (onClosed !== undefined) this.lifelines.push(onClosed)
+    return true
+  }
   lifelines: Array<() => void> = []
   killed: Array<[number, string]> = []
-  reportReadyAndWatch = (fd: number, pid: number, onGone: () => void): boolean => { this.readyReports.push([fd, pid]); this.lifelines.push(onGone); return true }
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
   notified: string[][] = []
   notifySystemd = (args: string[]): void => { this.notified.push(args) }
