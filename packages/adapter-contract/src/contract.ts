@@ -224,15 +224,22 @@ export function runAdapterContract (name: string, options: AdapterContractOption
     })
 
     test('health: /healthz 200; /readyz 200 when ready, 503 from SIGTERM on while it still serves for shutdownDelay, then it drains', { timeout: 30_000 }, async (t) => {
-      const app = await start(t, { SHUTDOWN_DELAY_MS: '1500' })
+      const app = await start(t, { SHUTDOWN_DELAY_MS: '3000' })
       const mark = app.mark
       assert.equal((await get(app.port, '/healthz')).status, 200)
       const ready = await get(app.port, '/readyz')
       assert.equal(ready.status, 200)
       assert.equal(JSON.parse(ready.body).status, 'ready')
+      const signalled = Date.now()
       kill(app.pid, 'SIGTERM')
-      const draining = await get(app.port, '/readyz')
-      assert.equal(draining.status, 503, 'readiness fails at once')
+      // The signal reaches the process asynchronously: ask until readiness flips, which must
+      // happen well inside the 3 s delay, while the process keeps serving.
+      let draining = await get(app.port, '/readyz')
+      while (draining.status === 200 && Date.now() - signalled < 1000) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        draining = await get(app.port, '/readyz')
+      }
+      assert.equal(draining.status, 503, 'readiness fails once SIGTERM arrived')
       assert.equal(JSON.parse(draining.body).status, 'draining')
       assert.equal((await get(app.port, '/healthz')).status, 200, 'liveness stays up')
       const served = await get(app.port, '/')
