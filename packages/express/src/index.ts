@@ -13,25 +13,15 @@ import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
-import { gracefulRestart, withHealth } from '@graceful-restart/core'
-import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
+import { serverFactory } from '@graceful-restart/core'
+import type { Graceful, ServerFactoryOptions } from '@graceful-restart/core'
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 
 /** An Express application, or any `(req, res)` handler. */
 export type ExpressHandler = (req: IncomingMessage, res: ServerResponse) => unknown
 
-export interface GracefulExpressOptions extends GracefulOptions {
-  /** Serve HTTPS: the options of `https.createServer()` (key, cert, ...). */
-  https?: https.ServerOptions
-  /** Options of `http.createServer()` (ignored with `https`, whose options include them). */
-  http?: http.ServerOptions
-  /**
-   * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
-   * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
-   */
-  health?: boolean | HealthPaths
-}
+export type GracefulExpressOptions = ServerFactoryOptions
 
 type Callback = (error?: Error) => void
 
@@ -52,8 +42,6 @@ export interface GracefulExpress<S> {
   graceful: Graceful
 }
 
-const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
-
 /**
  * Makes an Express app restart-aware. The first call with core options creates this
  * process's orchestrator; call it again without options for more apps or servers.
@@ -62,14 +50,10 @@ const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
 export function gracefulExpress (app: ExpressHandler, options: GracefulExpressOptions & { https: https.ServerOptions }): GracefulExpress<https.Server>
 export function gracefulExpress (app: ExpressHandler, options?: GracefulExpressOptions): GracefulExpress<http.Server>
 export function gracefulExpress (app: ExpressHandler, options?: GracefulExpressOptions): GracefulExpress<http.Server | https.Server> {
-  const core = Object.fromEntries(Object.entries(options ?? {}).filter(([key]) => !ADAPTER_OPTIONS.has(key))) as GracefulOptions
-  const graceful = gracefulRestart(Object.keys(core).length > 0 ? core : undefined)
-  const handler = withHealth(graceful, app as RequestListener, options?.health)
+  const { graceful, createServer } = serverFactory(options)
 
   function listen (...args: unknown[]): http.Server | https.Server {
-    const server = options?.https !== undefined
-      ? https.createServer(options.https, handler)
-      : http.createServer(options?.http ?? {}, handler)
+    const server = createServer(app as RequestListener)
     const last = args[args.length - 1]
     if (typeof last === 'function') {
       // Express 5: the callback runs once, with the error if listen() fails.

@@ -13,8 +13,8 @@ import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
-import { gracefulRestart, withHealth } from '@graceful-restart/core'
-import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
+import { serverFactory } from '@graceful-restart/core'
+import type { Graceful, ServerFactoryOptions } from '@graceful-restart/core'
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 
@@ -23,18 +23,7 @@ export interface KoaLike {
   callback: () => (req: IncomingMessage, res: ServerResponse) => unknown
 }
 
-export interface GracefulKoaOptions extends GracefulOptions {
-  /** Serve HTTPS: the options of `https.createServer()` (key, cert, ...). */
-  https?: https.ServerOptions
-  /** Options of `http.createServer()` (ignored with `https`, whose options include them). */
-  http?: http.ServerOptions
-  /**
-   * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
-   * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
-   */
-  health?: boolean | HealthPaths
-}
-
+export type GracefulKoaOptions = ServerFactoryOptions
 
 /** `app.listen`'s forms (Node's `server.listen`). */
 export interface ListenFunction<S> {
@@ -54,8 +43,6 @@ export interface GracefulKoa<S> {
   graceful: Graceful
 }
 
-const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
-
 /**
  * Makes a Koa app restart-aware. The first call with core options creates this process's
  * orchestrator; call it again without options for more apps or servers.
@@ -64,15 +51,10 @@ const ADAPTER_OPTIONS = new Set(['https', 'http', 'health'])
 export function gracefulKoa (app: KoaLike, options: GracefulKoaOptions & { https: https.ServerOptions }): GracefulKoa<https.Server>
 export function gracefulKoa (app: KoaLike, options?: GracefulKoaOptions): GracefulKoa<http.Server>
 export function gracefulKoa (app: KoaLike, options?: GracefulKoaOptions): GracefulKoa<http.Server | https.Server> {
-  const core = Object.fromEntries(Object.entries(options ?? {}).filter(([key]) => !ADAPTER_OPTIONS.has(key))) as GracefulOptions
-  const graceful = gracefulRestart(Object.keys(core).length > 0 ? core : undefined)
+  const { graceful, createServer } = serverFactory(options)
 
   function listen (...args: unknown[]): http.Server | https.Server {
-    const handler = withHealth(graceful, app.callback() as RequestListener, options?.health)
-    const server = options?.https !== undefined
-      ? https.createServer(options.https, handler)
-      : http.createServer(options?.http ?? {}, handler)
-    return graceful.listen(server, ...args)
+    return graceful.listen(createServer(app.callback() as RequestListener), ...args)
   }
 
   return { listen: listen as ListenFunction<http.Server | https.Server>, graceful }

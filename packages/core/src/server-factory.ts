@@ -1,0 +1,48 @@
+/**
+ * What the adapters of `(req, res)` frameworks (Express, Koa) share: split their options
+ * into the core's and the server's, get the process's orchestrator, and create servers with
+ * the health paths answered before the app. The adapters keep only their framework's
+ * `listen` semantics.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import type { RequestListener } from 'node:http'
+import { withHealth, type HealthPaths } from './health.ts'
+import type { Graceful } from './lifecycle.ts'
+import type { GracefulOptions } from './options.ts'
+import { gracefulRestart } from './index.ts'
+
+export interface ServerFactoryOptions extends GracefulOptions {
+  /** Serve HTTPS: the options of `https.createServer()` (key, cert, ...). */
+  https?: https.ServerOptions
+  /** Options of `http.createServer()` (ignored with `https`, whose options include them). */
+  http?: http.ServerOptions
+  /**
+   * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
+   * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
+   */
+  health?: boolean | HealthPaths
+}
+
+export interface ServerFactory {
+  graceful: Graceful
+  createServer: (handler: RequestListener) => http.Server | https.Server
+}
+
+const SERVER_OPTIONS = new Set(['https', 'http', 'health'])
+
+/**
+ * The first call with core options creates this process's orchestrator; later calls without
+ * them share it. @throws ERR_GRACEFUL_INVALID_OPTION, ERR_GRACEFUL_ALREADY_CREATED.
+ */
+export function serverFactory (options: ServerFactoryOptions = {}): ServerFactory {
+  const core = Object.fromEntries(Object.entries(options).filter(([key]) => !SERVER_OPTIONS.has(key))) as GracefulOptions
+  const graceful = gracefulRestart(Object.keys(core).length > 0 ? core : undefined)
+  return {
+    graceful,
+    createServer (handler) {
+      const app = withHealth(graceful, handler, options.health)
+      return options.https !== undefined ? https.createServer(options.https, app) : http.createServer(options.http ?? {}, app)
+    }
+  }
+}
