@@ -460,16 +460,41 @@ export function zombiesOf (parents: Iterable<number>): number[] {
 }
 
 /** Open fds of pid by kind: sockets (listeners and connections), and everything else. */
-export function fdKinds (pid: number): { sockets: number, other: number, total: number } {
-  let sockets = 0
-  let other = 0
+export interface FdKinds {
+  sockets: number
+  other: number
+  total: number
+  /** What each non-socket fd is, as `fd=target` with inode numbers dropped (`7=pipe`). */
+  otherTargets: string[]
+}
+
+function readFds (pid: number): Map<string, string> {
+  const fds = new Map<string, string>()
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    let target = ''
-    try { target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`) } catch { continue }
-    if (target.startsWith('socket:')) sockets++
-    else other++
+    try { fds.set(fd, fs.readlinkSync(`/proc/${pid}/fd/${fd}`)) } catch {}
   }
-  return { sockets, other, total: sockets + other }
+  return fds
+}
+
+/**
+ * The fds a process holds for longer than `settleMs`: only those found, with the same
+ * target, in two reads that far apart. A leaked fd is in both; one the process opened for
+ * a moment (a file it reads, a pipe to a short-lived helper) rarely is, and would otherwise
+ * read as a leak of one.
+ */
+export async function fdKinds (pid: number, settleMs = 100): Promise<FdKinds> {
+  const first = readFds(pid)
+  await sleep(settleMs)
+  const second = readFds(pid)
+  let sockets = 0
+  const otherTargets: string[] = []
+  for (const [fd, target] of second) {
+    if (first.get(fd) !== target) continue
+    if (target.startsWith('socket:')) sockets++
+    else otherTargets.push(`${fd}=${target.replace(/:\[\d+\]$/, '')}`)
+  }
+  otherTargets.sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
+  return { sockets, other: otherTargets.length, total: sockets + otherTargets.length, otherTargets }
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port right now. */

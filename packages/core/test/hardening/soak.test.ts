@@ -18,7 +18,7 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const started = Date.now()
   const pids = [app.pid]
-  const samples: Array<{ generation: number, sockets: number, other: number, rssKb: number }> = []
+  const samples: Array<{ generation: number, sockets: number, other: number, otherTargets: string[], rssKb: number }> = []
   await sleep(200)
   for (let i = 1; i <= HANDOVERS; i++) {
     pids.push(await handover(app))
@@ -26,8 +26,8 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
       // Measured once the previous generation is gone: the live one has settled and
       // carries the whole load.
       await waitGone([pids.at(-2) as number])
-      const fds = fdKinds(app.pid)
-      samples.push({ generation: i + 1, sockets: fds.sockets, other: fds.other, rssKb: rssKb(app.pid) })
+      const fds = await fdKinds(app.pid)
+      samples.push({ generation: i + 1, sockets: fds.sockets, other: fds.other, otherTargets: fds.otherTargets, rssKb: rssKb(app.pid) })
     }
   }
   const elapsed = Date.now() - started
@@ -47,7 +47,9 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
   const first = samples[0]
   const last = samples.at(-1)
   assert.ok(first !== undefined && last !== undefined)
-  assert.ok(samples.every((s) => s.other === first.other), 'no file, pipe or other descriptor accumulates across generations')
+  const grown = samples.filter((s) => s.other !== first.other)
+  assert.deepEqual(grown.map((s) => `g${s.generation}: ${s.otherTargets.filter((fd) => !first.otherTargets.includes(fd)).join(' ')}`), [],
+    `no file, pipe or other descriptor accumulates across generations (g${first.generation} held ${first.otherTargets.join(' ')})`)
   // Sockets: the listener plus the load's connections at that instant (6 clients).
   assert.ok(samples.every((s) => s.sockets <= 1 + 6 + 2), `socket fds bounded by the load (${samples.map((s) => s.sockets).join(',')})`)
   const rss = samples.map((s) => s.rssKb)
