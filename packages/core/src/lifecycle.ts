@@ -316,7 +316,7 @@ export class Graceful {
           this.#handover = undefined
           if (this.#state === 'handing-over') this.#state = 'ready'
           this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
-            { pid, childPid: child?.pid, reason, exitCode, signal, durationMs })
+            { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs })
           reject(err)
         })
       }

@@ -5,8 +5,8 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_WORKER, INHERITANCE_ENV, SYSTEMD_ENV, SYSTEMD_FIRST_FD,
-  decodeListeners
+  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION,
+  SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeListeners
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
@@ -86,6 +86,12 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
       sockets: [], readyFd: undefined, generation: 1, parentPid: undefined,
       ignored: [inheritError(`${ENV_PARENT}=${String(values[ENV_PARENT])} does not name this process's parent (${ctx.ppid}); inherited sockets ignored`)]
     }
+  }
+  // A release that speaks a newer protocol than this one must not be half-understood:
+  // refusing makes the parent roll back, with this message on our stderr.
+  const version = values[ENV_VERSION] === undefined ? PROTOCOL_VERSION : parseIntStrict(values[ENV_VERSION])
+  if (version === undefined || version < 1 || version > PROTOCOL_VERSION) {
+    throw new GracefulError('ERR_GRACEFUL_PROTOCOL', `the previous generation speaks handover protocol ${String(values[ENV_VERSION])}; this release understands 1 to ${PROTOCOL_VERSION}. Restart the service instead of handing over.`)
   }
   const passed = decodeListeners(values[ENV_FDS] ?? '[]')
   if (passed === undefined) throw inheritError(`${ENV_FDS} is malformed: ${String(values[ENV_FDS])}`)

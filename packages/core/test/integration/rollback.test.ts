@@ -4,13 +4,13 @@ import { startLoad, tracker, processesWithMarker, waitFor } from '@graceful-rest
 import { events, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
 
 const failures = [
-  { mode: 'throw', reason: 'exit', text: /exited before it was ready \(code 1\)/ },
-  { mode: 'exit1', reason: 'exit', text: /exited before it was ready \(code 1\)/ },
-  { mode: 'reject', reason: 'exit', text: /readiness check failed/ },
-  { mode: 'hang', reason: 'timeout', text: /not ready within 1500 ms/ }
+  { mode: 'throw', reason: 'exit', code: 'ERR_GRACEFUL_CHILD_EXITED', text: /exited before it was ready \(code 1\)/ },
+  { mode: 'exit1', reason: 'exit', code: 'ERR_GRACEFUL_CHILD_EXITED', text: /exited before it was ready \(code 1\)/ },
+  { mode: 'reject', reason: 'exit', code: 'ERR_GRACEFUL_CHILD_EXITED', text: /readiness check failed/ },
+  { mode: 'hang', reason: 'timeout', code: 'ERR_GRACEFUL_UPGRADE_TIMEOUT', text: /not ready within 1500 ms/ }
 ]
 
-for (const { mode, reason, text } of failures) {
+for (const { mode, reason, code, text } of failures) {
   test(`a next generation that fails (${mode}) changes nothing: the old one serves, logs why, and hands over next time`, { timeout: 60_000 }, async (t) => {
     const track = tracker(t)
     const app = await startApp(track, tempDir(t), { UPGRADE_TIMEOUT: '1500' })
@@ -24,6 +24,7 @@ for (const { mode, reason, text } of failures) {
     process.kill(oldPid, 'SIGUSR2')
     const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 15_000, what: 'rollback event' })
     assert.equal(rollback.reason, reason)
+    assert.equal(rollback.code, code)
     // stderr and stdout are separate pipes: the log line may arrive after the event.
     await waitFor(() => app.started.lines.some((line) => text.test(line)), { timeoutMs: 5000, what: `the reason logged to stderr (${String(text)})` })
     const childPid = Number(rollback.childPid)

@@ -45,6 +45,20 @@ test('throws coded errors for garbage from the real parent', () => {
   }
 })
 
+test('refuses a protocol this release does not speak, before looking at any fd', () => {
+  for (const version of ['2', '0', 'v1', '']) {
+    const env = { ...ours([{ fd: 3, key: 'tcp:127.0.0.1:80' }]), GRACEFUL_RESTART_PROTOCOL: version }
+    assert.throws(() => readInheritance({ env, pid: 20, ppid: 10, describe: () => assert.fail('must not look at the fd'), readinessChannel: () => true }),
+      (err: unknown) => err instanceof GracefulError && err.code === 'ERR_GRACEFUL_PROTOCOL' && err.message.includes('understands 1 to 1'), version)
+    assert.deepEqual(env, { OTHER: 'kept' }, 'variables removed even when refused')
+  }
+  // The parent always sets it; a missing one is read as the first protocol.
+  const env = ours([{ fd: 3, key: 'tcp:127.0.0.1:80' }])
+  delete env.GRACEFUL_RESTART_PROTOCOL
+  const got = readInheritance({ env, pid: 20, ppid: 10, describe: () => tcp('127.0.0.1', 80), readinessChannel: () => true })
+  assert.equal(got.sockets.length, 1)
+})
+
 test('refuses an fd that is not a listening socket for the address it is named after', () => {
   const cases: SocketInfo[] = [tcp('127.0.0.1', 81), tcp('10.0.0.1', 80), tcp('127.0.0.1', 80, false), { kind: 'unix', path: '/x', listening: true }]
   for (const info of cases) {
