@@ -9,8 +9,8 @@
  * server that claims the socket inherited from the previous generation and is drained
  * on SIGUSR2 (once the next generation is ready) or SIGTERM.
  */
-import http from 'node:http'
-import https from 'node:https'
+import type http from 'node:http'
+import type https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
 import { serverFactory } from '@graceful-restart/core'

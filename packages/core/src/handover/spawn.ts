@@ -9,6 +9,7 @@ import {
   ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
   decodeMessage, encodeListeners, type PassedListener
 } from './protocol.ts'
+import { settleCertificateLoader } from './settle-tls.ts'
 
 export interface GenerationSpec {
   launch: Launch
@@ -57,6 +58,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'
+  settleCertificateLoader()
   let child: ChildProcess
   try {
     child = spawn(spec.launch.execPath, spec.launch.args, {

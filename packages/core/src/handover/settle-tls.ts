@@ -1,0 +1,25 @@
+/**
+ * Node 24 and later load the CA certificates on a background thread as soon as `node:tls`
+ * is loaded, and OpenSSL opens NODE_EXTRA_CA_CERTS there without O_CLOEXEC. A child spawned
+ * while that thread reads inherits the open file, and so does every generation after it:
+ * measured on Node 26, 7 of 10 children spawned right after loading tls held it (Node 24:
+ * 2 of 10; Node 20 loads on the main thread and never leaked). The first secure context
+ * waits for that thread, so one is created before the first spawn. A process that never
+ * loaded tls has no such thread and pays nothing.
+ */
+let settled = false
+
+export function settleCertificateLoader (): void {
+  if (settled) return
+  const loaded = (process as { moduleLoadList?: unknown }).moduleLoadList
+  // Without the list (not Node's usual runtime) assume tls may be loaded: loading it here
+  // and waiting costs a few milliseconds of this handover, once.
+  if (Array.isArray(loaded) && !loaded.includes('NativeModule tls')) return
+  try {
+    process.getBuiltinModule('node:tls').createSecureContext()
+    settled = true
+  } catch {
+    // A runtime without TLS support has no certificate loader either.
+    settled = true
+  }
+}
