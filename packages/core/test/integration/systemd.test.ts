@@ -79,10 +79,12 @@ test('supervisor mode with systemd socket activation: the supervisor adopts the 
   const pidFile = path.join(dir, 'sup.pid')
   const vars = { PORT: String(port), HOST: '127.0.0.1', GR_TEST_MARKER: track.marker, PATH: process.env.PATH ?? '' }
   const activated = spawn(activate, ['-l', `127.0.0.1:${port}`, ...Object.entries(vars).map(([k, v]) => `-E${k}=${v}`),
-    process.execPath, CLI, 'run', '--workers', '2', '--pid-file', pidFile, '--', process.execPath, FIXTURE], { stdio: ['ignore', 'ignore', 'pipe'] })
+    process.execPath, CLI, 'run', '--workers', '2', '--pid-file', pidFile, '--', process.execPath, FIXTURE], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.after(() => { activated.kill('SIGKILL') })
   let stderr = ''
+  let stdout = ''
   activated.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  activated.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   await waitFor(() => stderr.includes('Listening on'), { timeoutMs: 10_000, what: 'systemd-socket-activate listening' })
   // The first connection starts the supervisor; a worker answers it on the same socket.
   const first = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
@@ -99,7 +101,11 @@ test('supervisor mode with systemd socket activation: the supervisor adopts the 
   await new Promise((resolve) => setTimeout(resolve, 300))
   const report = await load.stop()
   assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
-  assert.ok(Object.keys(report.byPid).length >= 6, 'requests reached workers of every generation')
+  // The supervisor labels each worker's lines `[g<generation> w<slot> <pid>]`.
+  const generationOf = new Map<string, number>()
+  for (const [, generation, pid] of `${stdout}\n${stderr}`.matchAll(/^\[g(\d+) w\d+ (\d+)\]/gm)) generationOf.set(pid as string, Number(generation))
+  const served = [...new Set(Object.keys(report.byPid).map((pid) => generationOf.get(pid)))].sort()
+  assert.deepEqual(served, [1, 2, 3, 4], `requests reached workers of every generation (pids ${JSON.stringify(report.byPid)})`)
   process.kill(supervisor, 'SIGTERM')
   await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 15_000, what: 'everything stopped' })
 })
