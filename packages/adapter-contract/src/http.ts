@@ -1,6 +1,7 @@
 /** One GET against a fixture, answered or failed, never hanging. */
 import http from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
+import https from 'node:https'
 
 export interface Answer {
   status: number
@@ -21,12 +22,16 @@ export interface GetOptions {
   /** A keep-alive agent to reuse connections; default: a new connection per request. */
   agent?: http.Agent
   timeoutMs?: number
+  /** Speak HTTPS, trusting this CA (a self-signed certificate is its own). */
+  ca?: string | Buffer
 }
 
 export function get (port: number | undefined, path: string, options: GetOptions = {}): Promise<Answer> {
   const startedAt = Date.now()
   return new Promise((resolve, reject) => {
-    const req = http.get({
+    const client = options.ca === undefined ? http : https
+    const req = client.get({
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       ...(options.socketPath === undefined ? { host: options.host ?? '127.0.0.1', port } : { socketPath: options.socketPath }),
       path,
       agent: options.agent ?? false,
@@ -56,5 +61,13 @@ export function get (port: number | undefined, path: string, options: GetOptions
     })
     const timer = setTimeout(() => req.destroy(new Error(`GET ${path}: no answer within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000)
     req.on('error', (err) => { clearTimeout(timer); reject(err) })
+  })
+}
+
+/** Closes a server and every connection it still has: for tests that share one process. */
+export function closeServer (server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
   })
 }

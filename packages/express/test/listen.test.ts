@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import express from 'express'
-import { selfSignedCert } from '@graceful-restart/adapter-contract'
+import { closeServer as close, get, selfSignedCert } from '@graceful-restart/adapter-contract'
 import { gracefulExpress } from '../src/index.ts'
 
 const app = express()
@@ -16,21 +16,6 @@ app.get('/', (_req, res) => { res.json({ pid: process.pid }) })
 // No signal handlers and no exit: this process is the test runner.
 const { listen, graceful } = gracefulExpress(app, { signals: false, exit: false, logger: false })
 after(() => graceful.close())
-
-function close (server: http.Server): Promise<void> {
-  return new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
-}
-
-function fetchText (url: string, options: https.RequestOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith('https:') ? https : http
-    client.get(url, { ...options, agent: false }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-}
 
 test('listen(port, host, callback) returns the http.Server and calls back once listening', async () => {
   let calls = 0
@@ -61,21 +46,14 @@ test('listen(options) and listen(path) serve the app', async () => {
   const server = listen({ port: 0, host: '127.0.0.1' })
   await new Promise((resolve) => server.once('listening', resolve))
   const { port } = server.address() as AddressInfo
-  assert.equal(JSON.parse(await fetchText(`http://127.0.0.1:${port}/`)).pid, process.pid)
+  assert.equal(JSON.parse((await get(port, '/')).body).pid, process.pid)
   await close(server)
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-express-'))
   const socketPath = path.join(dir, 'app.sock')
   const unix = listen(socketPath)
   await new Promise((resolve) => unix.once('listening', resolve))
-  const body = await new Promise<string>((resolve, reject) => {
-    http.get({ socketPath, path: '/', agent: false }, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => { text += c.toString() })
-      res.on('end', () => resolve(text))
-    }).on('error', reject)
-  })
-  assert.equal(JSON.parse(body).pid, process.pid)
+  assert.equal(JSON.parse((await get(undefined, '/', { socketPath })).body).pid, process.pid)
   await close(unix)
   fs.rmSync(dir, { recursive: true, force: true })
 })
@@ -86,7 +64,7 @@ test('the https option serves TLS', async () => {
   assert.ok(server instanceof https.Server)
   await new Promise((resolve) => server.once('listening', resolve))
   const { port } = server.address() as AddressInfo
-  assert.equal(JSON.parse(await fetchText(`https://127.0.0.1:${port}/`, { ca: tls.cert })).pid, process.pid)
+  assert.equal(JSON.parse((await get(port, '/', { ca: tls.cert })).body).pid, process.pid)
   await close(server)
 })
 

@@ -5,7 +5,7 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { after, test } from 'node:test'
 import Koa from 'koa'
-import { selfSignedCert } from '@graceful-restart/adapter-contract'
+import { closeServer as close, get, selfSignedCert } from '@graceful-restart/adapter-contract'
 import { gracefulKoa } from '../src/index.ts'
 
 const app = new Koa()
@@ -14,28 +14,13 @@ app.use((ctx) => { ctx.body = { pid: process.pid } })
 const { listen, graceful } = gracefulKoa(app, { signals: false, exit: false, logger: false })
 after(() => graceful.close())
 
-function close (server: http.Server): Promise<void> {
-  return new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
-}
-
-function fetchText (url: string, options: https.RequestOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith('https:') ? https : http
-    client.get(url, { ...options, agent: false }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-}
-
 test('listen(port, host, callback) returns the http.Server and serves app.callback()', async () => {
   const server = await new Promise<http.Server>((resolve) => {
     const s = listen(0, '127.0.0.1', () => resolve(s))
     assert.ok(s instanceof http.Server)
   })
   const { port } = server.address() as AddressInfo
-  assert.equal(JSON.parse(await fetchText(`http://127.0.0.1:${port}/`)).pid, process.pid)
+  assert.equal(JSON.parse((await get(port, '/')).body).pid, process.pid)
   await close(server)
 })
 
@@ -55,7 +40,7 @@ test('the https option serves TLS', async () => {
   assert.ok(server instanceof https.Server)
   await new Promise((resolve) => server.once('listening', resolve))
   const { port } = server.address() as AddressInfo
-  assert.equal(JSON.parse(await fetchText(`https://127.0.0.1:${port}/`, { ca: tls.cert })).pid, process.pid)
+  assert.equal(JSON.parse((await get(port, '/', { ca: tls.cert })).body).pid, process.pid)
   await close(server)
 })
 
