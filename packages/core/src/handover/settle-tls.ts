@@ -16,11 +16,10 @@ export function settleCertificateLoader (): void {
   // Without the list (not Node's usual runtime) assume tls may be loaded: loading it here
   // and waiting costs a few milliseconds of this handover, once.
   if (Array.isArray(loaded) && !loaded.includes('NativeModule tls')) return
+  settled = true
   try {
     process.getBuiltinModule('node:tls').createSecureContext()
-    settled = true
   } catch {
     // A runtime without TLS support has no certificate loader either.
-    settled = true
   }
 }

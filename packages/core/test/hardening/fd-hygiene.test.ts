@@ -10,18 +10,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { processesWithMarker, tracker, waitFor } from '@graceful-restart/test-utils'
 import { events, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { sleep, tlsFiles } from './helpers.ts'
+import { openFds, sleep, tlsFiles } from './helpers.ts'
 
 const major = Number(process.versions.node.split('.')[0])
 
 function fdsOpenOn (pid: number, file: string): string[] {
-  const out: string[] = []
-  try {
-    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-      try { if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file) out.push(fd) } catch {}
-    }
-  } catch {} // exited meanwhile
-  return out
+  return [...openFds(pid)].filter(([, target]) => target === file).map(([fd]) => fd)
 }
 
 /** Opens the FIFO for writing once some process reads it (a non-blocking open fails before). */

@@ -462,15 +462,16 @@ export function zombiesOf (parents: Iterable<number>): number[] {
 /** Open fds of pid by kind: sockets (listeners and connections), and everything else. */
 export interface FdKinds {
   sockets: number
-  other: number
-  total: number
   /** What each non-socket fd is, as `fd=target` with inode numbers dropped (`7=pipe`). */
-  otherTargets: string[]
+  other: string[]
 }
 
-function readFds (pid: number): Map<string, string> {
+/** What each open fd of pid points to (`/proc/<pid>/fd`); empty once pid is gone. */
+export function openFds (pid: number): Map<string, string> {
   const fds = new Map<string, string>()
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+  let names: string[] = []
+  try { names = fs.readdirSync(`/proc/${pid}/fd`) } catch {}
+  for (const fd of names) {
     try { fds.set(fd, fs.readlinkSync(`/proc/${pid}/fd/${fd}`)) } catch {}
   }
   return fds
@@ -483,18 +484,17 @@ function readFds (pid: number): Map<string, string> {
  * read as a leak of one.
  */
 export async function fdKinds (pid: number, settleMs = 100): Promise<FdKinds> {
-  const first = readFds(pid)
+  const first = openFds(pid)
   await sleep(settleMs)
-  const second = readFds(pid)
   let sockets = 0
-  const otherTargets: string[] = []
-  for (const [fd, target] of second) {
+  const other: string[] = []
+  for (const [fd, target] of openFds(pid)) {
     if (first.get(fd) !== target) continue
     if (target.startsWith('socket:')) sockets++
-    else otherTargets.push(`${fd}=${target.replace(/:\[\d+\]$/, '')}`)
+    else other.push(`${fd}=${target.replace(/:\[\d+\]$/, '')}`)
   }
-  otherTargets.sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
-  return { sockets, other: otherTargets.length, total: sockets + otherTargets.length, otherTargets }
+  other.sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
+  return { sockets, other }
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port right now. */

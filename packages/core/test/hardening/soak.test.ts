@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { processesWithMarker, rssKb, startLoad, tracker } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { fdKinds, sleep, zombiesOf } from './helpers.ts'
+import { fdKinds, sleep, zombiesOf, type FdKinds } from './helpers.ts'
 
 const HANDOVERS = 200
 const SAMPLE_EVERY = 20
@@ -18,7 +18,7 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const started = Date.now()
   const pids = [app.pid]
-  const samples: Array<{ generation: number, sockets: number, other: number, otherTargets: string[], rssKb: number }> = []
+  const samples: Array<FdKinds & { generation: number, rssKb: number }> = []
   await sleep(200)
   for (let i = 1; i <= HANDOVERS; i++) {
     pids.push(await handover(app))
@@ -26,8 +26,7 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
       // Measured once the previous generation is gone: the live one has settled and
       // carries the whole load.
       await waitGone([pids.at(-2) as number])
-      const fds = await fdKinds(app.pid)
-      samples.push({ generation: i + 1, sockets: fds.sockets, other: fds.other, otherTargets: fds.otherTargets, rssKb: rssKb(app.pid) })
+      samples.push({ generation: i + 1, ...await fdKinds(app.pid), rssKb: rssKb(app.pid) })
     }
   }
   const elapsed = Date.now() - started
@@ -43,13 +42,13 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
     assert.ok(r.requests > 2000, `${name} load ran (${r.requests})`)
     assert.ok(r.slow.every((s) => s.status === 200))
   }
-  t.diagnostic(`live generation (sockets + other fds / RSS): ${samples.map((s) => `g${s.generation} ${s.sockets}+${s.other}/${Math.round(s.rssKb / 1024)}MB`).join(' ')}`)
+  t.diagnostic(`live generation (sockets + other fds / RSS): ${samples.map((s) => `g${s.generation} ${s.sockets}+${s.other.length}/${Math.round(s.rssKb / 1024)}MB`).join(' ')}`)
   const first = samples[0]
   const last = samples.at(-1)
   assert.ok(first !== undefined && last !== undefined)
-  const grown = samples.filter((s) => s.other !== first.other)
-  assert.deepEqual(grown.map((s) => `g${s.generation}: ${s.otherTargets.filter((fd) => !first.otherTargets.includes(fd)).join(' ')}`), [],
-    `no file, pipe or other descriptor accumulates across generations (g${first.generation} held ${first.otherTargets.join(' ')})`)
+  const grown = samples.filter((s) => s.other.length !== first.other.length)
+  assert.deepEqual(grown.map((s) => `g${s.generation}: ${s.other.filter((fd) => !first.other.includes(fd)).join(' ')}`), [],
+    `no file, pipe or other descriptor accumulates across generations (g${first.generation} held ${first.other.join(' ')})`)
   // Sockets: the listener plus the load's connections at that instant (6 clients).
   assert.ok(samples.every((s) => s.sockets <= 1 + 6 + 2), `socket fds bounded by the load (${samples.map((s) => s.sockets).join(',')})`)
   const rss = samples.map((s) => s.rssKb)
