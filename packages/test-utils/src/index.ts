@@ -17,3 +17,4 @@ export {
 export type { StartNodeOptions, Started, WaitForOptions } from './process.ts'
 export { cleanup, tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
+export { rounds } from './scale.ts'
