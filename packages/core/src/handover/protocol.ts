@@ -56,17 +56,21 @@ export function decodeMessage (line: string): ReadyMessage | undefined {
   return undefined
 }
 
+/** The JSON value of text, or undefined when it is not JSON (never thrown: callers refuse with their own code). */
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 export function encodeListeners (listeners: PassedListener[]): string {
   return JSON.stringify(listeners)
 }
 
 export function decodeListeners (text: string): PassedListener[] | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value)) return undefined
   const out: PassedListener[] = []
   for (const item of value) {
@@ -87,12 +91,7 @@ export function encodeDraining (list: readonly DrainingGeneration[]): string {
 }
 
 export function decodeDraining (text: string): DrainingGeneration[] | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value) || value.length > 1024) return undefined
   const out: DrainingGeneration[] = []
   for (const item of value) {
@@ -106,12 +105,7 @@ export function decodeDraining (text: string): DrainingGeneration[] | undefined 
 }
 
 export function decodeNames (text: string): string[] | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value) || !value.every((name) => typeof name === 'string' && /^[^=\0]+$/.test(name))) return undefined
   return value as string[]
 }
