@@ -55,7 +55,7 @@ http {
 ${temp}
 ${upstreams.map((port, i) => `  upstream app${i} {
     server 127.0.0.1:${port};
-    keepalive 512;
+    keepalive 1024;
     keepalive_timeout 60s;
     keepalive_requests 100000;
   }
@@ -120,12 +120,12 @@ async function burst (front: number, agent: http.Agent, clients: number, each: n
 // close (5 s + its 1 s buffer) and far below nginx's 60 s: whether the server closed idle
 // connections under nginx shows in the connections it had to accept again. Long run: about
 // 2 minutes of gaps right at that close time, where a request can meet a connection the
-// server is just closing (the 502 itself: a narrow race, so bursts of 256 POSTs spread over
-// 60 ms make it likely enough to see), and one gap of 30 s.
+// server is just closing (the 502 itself: a narrow race, so bursts of 512 POSTs spread over
+// 30 ms make it likely enough to see), and one gap of 30 s.
 const GAPS = LONG
   ? [5_980, 5_990, 5_995, 6_000, 6_005, 6_010, 6_020, 30_000, 5_985, 5_995, 6_000, 6_003, 6_008, 6_015]
   : Array.from({ length: rounds(2) }, () => 7_000)
-const BURST = LONG ? { clients: 256, each: 1, spreadMs: 60 } : { clients: 16, each: 20, spreadMs: 0 }
+const BURST = LONG ? { clients: 512, each: 1, spreadMs: 30 } : { clients: 16, each: 20, spreadMs: 0 }
 
 describe('keep-alive behind a balancer', { concurrency: true }, () => {
   test('fleet defaults: an idle keep-alive connection held 30 s is still open and serves the next request', { timeout: 120_000 }, async (t) => {
@@ -166,7 +166,7 @@ describe('keep-alive behind a balancer', { concurrency: true }, () => {
     const plain = await startFleetApp(track, false)
     assert.equal(plain.keepAliveTimeout, 5_000)
     const fronts = await startNginx(t, dir, [fleet.port, plain.port])
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 512 })
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 })
     t.after(() => agent.destroy())
     const totals = fronts.map(() => new Map<number, number>())
     const opened: number[][] = fronts.map(() => [])
