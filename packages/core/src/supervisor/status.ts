@@ -3,7 +3,7 @@
  * change, so `graceful-restart status` needs no socket or protocol to read it.
  */
 import fs from 'node:fs'
-import path from 'node:path'
+import { writeFileAtomic } from '../atomic-write.ts'
 
 export interface WorkerStatus {
   slot: number
@@ -36,13 +36,10 @@ export interface SupervisorStatus {
 }
 
 export function writeStatus (file: string, status: SupervisorStatus): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
   try {
-    fs.writeFileSync(tmp, JSON.stringify(status, null, 2) + '\n')
-    fs.renameSync(tmp, file)
+    writeFileAtomic(file, JSON.stringify(status, null, 2) + '\n', 0o644)
   } catch {
     // Status is a convenience: a full disk must not stop the supervisor.
-    try { fs.unlinkSync(tmp) } catch {}
   }
 }
 
