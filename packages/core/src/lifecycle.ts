@@ -9,10 +9,12 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
 import { GracefulError, HandoverError } from './errors.ts'
 import type { Launch } from './handover/launch.ts'
+import { ENV_HANDOVER_STARTED } from './handover/protocol.ts'
 import type { NextGeneration } from './handover/spawn.ts'
 import { listenOn, type ListenFn } from './listeners/bind.ts'
 import type { Inheritance } from './listeners/inherit.ts'
@@ -65,10 +67,14 @@ export class Graceful {
   /** Whether this generation ever served as the live one (and so owns the public names). */
   #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
+  /** The last handover as the status file beside the PID file tells it (control-status.ts). */
+  #handoverRecord: HandoverRecord | undefined
+  readonly #createdAt: number
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
     this.#platform = platform
+    this.#createdAt = platform.now()
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
     // Read now: by the time of a handover, `current` may already point at the new release,
@@ -213,8 +219,12 @@ export class Graceful {
     if (this.#state !== 'starting') return
     const pid = this.#platform.pid
     const { supervisorPid, parentPid } = this.#inheritance
+    const { readyFd } = this.#inheritance
     // Under the supervisor the PID file names the supervisor, which writes it itself.
     if (this.options.pidFile !== undefined && supervisorPid === undefined) {
+      // The first generation vouches for the PID file before writing it; a next generation
+      // once its parent took the report (below): until then the handover may still fail.
+      if (readyFd === undefined) this.#writeStatus()
       try {
         this.#platform.writePidFile(this.options.pidFile, pid)
       } catch (err) {
@@ -229,14 +239,21 @@ export class Graceful {
     for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
       this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
     }
-    const { readyFd } = this.#inheritance
     if (readyFd !== undefined && supervisorPid !== undefined) {
       this.#wasLive = true
       this.#platform.reportReady(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
     } else if (readyFd !== undefined) {
       // The public names (PID file, unix socket paths) become ours only once the parent
       // took the report: a parent that timed out and stops us still serves them.
-      this.#platform.reportReady(readyFd, pid, () => { this.#wasLive = true })
+      this.#platform.reportReady(readyFd, pid, () => {
+        this.#wasLive = true
+        const startedMonoUs = this.#inheritance.handoverStartedUs
+        if (startedMonoUs !== undefined) {
+          const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
+          this.#handoverRecord = { ok: true, generation: this.generation, at: Date.now(), durationMs, startedMonoUs }
+        }
+        this.#writeStatus()
+      })
     } else {
       this.#wasLive = true
     }
@@ -276,6 +293,7 @@ export class Graceful {
     }
     this.#state = 'handing-over'
     const started = this.#platform.now()
+    const startedMonoUs = this.#platform.monotonicUs()
     const pid = this.#platform.pid
     this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
 
@@ -304,6 +322,8 @@ export class Graceful {
           this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
+          this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs, startedMonoUs, reason: message }
+          this.#writeStatus()
           // The child may have written the PID file before it failed: this generation serves.
           if (this.options.pidFile !== undefined && this.#inheritance.supervisorPid === undefined &&
             this.#platform.readPidFile(this.options.pidFile) !== pid) {
@@ -325,7 +345,7 @@ export class Graceful {
       try {
         current.child = this.#platform.spawnGeneration({
           launch: this.#launch,
-          env: this.#platform.env,
+          env: { ...this.#platform.env, [ENV_HANDOVER_STARTED]: String(startedMonoUs) },
           listeners,
           parentPid: pid,
           generation: this.generation + 1
@@ -421,7 +441,10 @@ export class Graceful {
     if (final && this.#wasLive) {
       // No generation follows: the public names this one served go with it. A generation
       // that never became ready owns none of them (its parent still serves them).
-      if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
+      if (this.options.pidFile !== undefined) {
+        this.#platform.removePidFile(this.options.pidFile, pid)
+        if (this.#inheritance.supervisorPid === undefined) this.#platform.removeStatus(this.options.pidFile, pid)
+      }
       // Under the supervisor the socket paths are the supervisor's: it bound them.
       if (this.#inheritance.supervisorPid === undefined) {
         for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
@@ -438,6 +461,26 @@ export class Graceful {
     this.#uninstallSignals()
     if (this.options.exit) this.#platform.exit(this.#exitCode)
     return result
+  }
+
+  /** The signal `graceful-restart reload` must send to start a handover here. */
+  #reloadSignal (): NodeJS.Signals | null {
+    const routed = [...this.options.signals].filter(([, action]) => action === 'handover').map(([signal]) => signal)
+    return routed.includes('SIGUSR2') ? 'SIGUSR2' : routed[0] ?? null
+  }
+
+  /** The status beside the PID file (re-exec mode): who owns the PID file, and the last handover. */
+  #writeStatus (): void {
+    if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
+    try {
+      this.#platform.writeStatus(this.options.pidFile, {
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+      })
+    } catch (err) {
+      // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal
+      // this PID (nothing vouches for it), which is the safe side.
+      this.#reporter.log('error', `cannot write the status beside the PID file: ${(err as Error).message}`, { code: 'ERR_GRACEFUL_PIDFILE' })
+    }
   }
 
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */

@@ -11,6 +11,10 @@
  *                                readiness pipe then stays open as a lifeline: when it reaches
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
+ *   GRACEFUL_RESTART_HANDOVER_STARTED  CLOCK_MONOTONIC µs when the parent began this handover;
+ *                                the child records it in the status beside the PID file, where
+ *                                `reload --wait` tells its own reload's result from an older one.
+ *                                Optional: a parent from an earlier release does not send it.
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -23,8 +27,9 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 /** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
+export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER] as const
+export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_HANDOVER_STARTED] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const

@@ -7,10 +7,11 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, readPidFile, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
-import { FIXTURE, tempDir, waitGone } from './app.ts'
+import { freePort, isAlive, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { FIXTURE, events, setMode, tempDir, waitGone } from './app.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const EXAMPLE = path.resolve(path.dirname(FIXTURE), '../../../../../examples/fastify/server.js')
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -131,4 +132,85 @@ test('the supervisor: symlinks planted at the temporary names of its PID and sta
   assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the link target is untouched')
   assert.equal((await cli(['stop', '--pid-file', s.pidFile])).code, 0)
   assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n')
+})
+
+test('re-exec mode, the Fastify example: reload --wait exits 0 with the new PID, 1 with the reason after a release that throws at boot', { timeout: 90_000 }, async (t) => {
+  const track = tracker(t)
+  const dir = tempDir(t)
+  const port = await freePort()
+  const pidFile = path.join(dir, 'app.pid')
+  const mode = path.join(dir, 'mode')
+  // The release: the example as it is, unless the mode file says this release is broken.
+  const boot = path.join(dir, 'boot.mjs')
+  fs.writeFileSync(boot, `import fs from 'node:fs'
+if (fs.existsSync(${JSON.stringify(mode)}) && fs.readFileSync(${JSON.stringify(mode)}, 'utf8').trim() === 'throw') throw new Error('release broken at boot')
+await import(${JSON.stringify(EXAMPLE)})
+`)
+  track.startNode(boot, { env: { PORT: String(port), HOST: '127.0.0.1', PID_FILE: pidFile } })
+  const first = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'first generation ready' })
+  const load = startLoad({ port, keepAlive: true, clients: 4, durationMs: 60_000 })
+  t.after(async () => { await load.stop() })
+
+  const good = await cli(['reload', '--pid-file', pidFile, '--wait'])
+  assert.equal(good.code, 0, good.stdout + good.stderr)
+  const [, generation, pid] = /^generation (\d+) ready in \d+ ms \(pid (\d+)\)$/m.exec(good.stdout) ?? []
+  assert.equal(generation, '2')
+  assert.equal(Number(pid), readPidFile(pidFile), 'the PID it prints is the one the PID file names')
+  assert.notEqual(Number(pid), first)
+  const second = Number(pid)
+  const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+  assert.equal(answer.headers.get('x-pid'), String(second))
+  const shown = await cli(['status', '--pid-file', pidFile])
+  assert.equal(shown.code, 0, shown.stderr)
+  assert.match(shown.stdout, new RegExp(`app         pid ${second}, generation 2 \\(re-exec mode\\)`))
+  assert.match(shown.stdout, /last {8}generation 2 ready in \d+ ms/)
+
+  // A rollback rewrites both files: links planted at their old temporary names stay untouched.
+  const victim = path.join(dir, 'victim')
+  fs.writeFileSync(victim, 'precious\n')
+  plantAtOldNames(dir, [pidFile, `${pidFile}.json`], second, victim)
+  fs.writeFileSync(mode, 'throw')
+  const bad = await cli(['reload', '--pid-file', pidFile, '--wait'])
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr)
+  assert.match(bad.stdout, /^reload failed: next generation exited before it was ready \(code 1\)$/m)
+  assert.equal(readPidFile(pidFile), second, 'the running generation keeps the PID file')
+  const still = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+  assert.equal(still.headers.get('x-pid'), String(second), 'and keeps serving')
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n')
+  assert.match((await cli(['status', '--pid-file', pidFile])).stdout, /last {8}generation 3 FAILED in \d+ ms, .*exited before it was ready/)
+
+  const report = await load.stop()
+  t.diagnostic(`${report.requests} requests during the two reloads, ${report.failed} failed`)
+  assert.equal(report.failed, 0, JSON.stringify(report.errorSamples.slice(0, 5)))
+  const stopped = await cli(['stop', '--pid-file', pidFile])
+  assert.equal(stopped.code, 0, stopped.stderr)
+  assert.equal(fs.existsSync(pidFile), false)
+  assert.equal(fs.existsSync(`${pidFile}.json`), false, 'the last generation takes its status with it')
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n')
+})
+
+test('re-exec mode: a reload --wait whose signal a running handover absorbed waits for a handover of its own', { timeout: 60_000 }, async (t) => {
+  const track = tracker(t)
+  const dir = tempDir(t)
+  const pidFile = path.join(dir, 'app.pid')
+  const gate = path.join(dir, 'gate')
+  const started = track.startNode(FIXTURE, {
+    env: { PID_FILE: pidFile, BOOT_MODE_FILE: path.join(dir, 'mode'), GATE_FILE: gate, NODE_DEBUG: 'graceful-restart' }
+  })
+  const first = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'first generation ready' })
+  setMode({ dir }, 'gate') // the next generations become ready only once the gate file exists
+  const a = cli(['reload', '--pid-file', pidFile, '--wait'])
+  await waitFor(() => events(started, 'handover:spawn').some((e) => e.pid === first), { timeoutMs: 10_000, what: 'handover A running' })
+  const b = cli(['reload', '--pid-file', pidFile, '--wait'])
+  await started.waitForLine((line) => line.includes('handover already running; request ignored'), 10_000)
+  fs.writeFileSync(gate, '')
+  const [ra, rb] = await Promise.all([a, b])
+  assert.equal(ra.code, 0, ra.stdout + ra.stderr)
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr)
+  const [, genA, pidA] = /^generation (\d+) ready in \d+ ms \(pid (\d+)\)$/m.exec(ra.stdout) ?? []
+  const [, genB, pidB] = /^generation (\d+) ready in \d+ ms \(pid (\d+)\)$/m.exec(rb.stdout) ?? []
+  assert.equal(genA, '2')
+  assert.equal(genB, '3', 'B reports a generation started after its signal, not the one that absorbed it')
+  assert.notEqual(pidA, pidB)
+  assert.equal(readPidFile(pidFile), Number(pidB))
 })

@@ -1,0 +1,101 @@
+// The status beside the PID file in re-exec mode (control-status.ts), driven through the
+// state machine with a fake platform.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { once } from 'node:events'
+import { Graceful } from '../../src/lifecycle.ts'
+import { FakePlatform } from './fake-platform.ts'
+
+async function ready (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, server: http.Server }> {
+  const g = new Graceful({ logger: false, pidFile: '/run/app.pid', ...options }, p)
+  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  await g.ready()
+  return { g, server }
+}
+
+test('the first generation writes its status before its PID file', async (t) => {
+  const p = new FakePlatform()
+  p.clock = 5000
+  const { server } = await ready(p)
+  t.after(() => server.close())
+  assert.deepEqual(p.statuses, [{
+    pidFile: '/run/app.pid',
+    status: { generation: 1, startedAt: 5000, reloadSignal: 'SIGUSR2', lastHandover: undefined },
+    pidFilesBefore: 0
+  }])
+  assert.deepEqual(p.pidFiles, [['/run/app.pid', 100]])
+})
+
+test('a handover stamps its start on CLOCK_MONOTONIC for the child', async (t) => {
+  const p = new FakePlatform()
+  const { g, server } = await ready(p)
+  t.after(() => server.close())
+  p.monotonic = 7_000_000
+  void g.handover().catch(() => {})
+  assert.equal(p.children[0]?.spec.env.GRACEFUL_RESTART_HANDOVER_STARTED, '7000000')
+  assert.equal(p.children[0]?.spec.env.KEEP, '1', 'the rest of the environment is passed on')
+})
+
+test('a rollback records the failed handover in the status and rewrites the PID file after it', async (t) => {
+  const p = new FakePlatform()
+  const { g, server } = await ready(p)
+  t.after(() => server.close())
+  p.monotonic = 9_000_000
+  const attempt = g.handover()
+  p.pidFiles.push(['/run/app.pid', 200]) // the child wrote it, then failed
+  p.children[0]?.exit(1)
+  await assert.rejects(attempt)
+  const last = p.statuses.at(-1)
+  assert.equal(last?.status.lastHandover?.ok, false)
+  assert.equal(last?.status.lastHandover?.generation, 2)
+  assert.equal(last?.status.lastHandover?.startedMonoUs, 9_000_000)
+  assert.match(last?.status.lastHandover?.reason ?? '', /exited before it was ready \(code 1\)/)
+  assert.equal(last?.pidFilesBefore, 2, 'the status is written before the PID file names this process again')
+  assert.deepEqual(p.pidFiles.at(-1), ['/run/app.pid', 100])
+})
+
+test('a next generation writes its status (the handover it ends) only once its parent took the report', async (t) => {
+  const p = new FakePlatform()
+  p.inheritance = { sockets: [], readyFd: 9, generation: 4, parentPid: 50, handoverStartedUs: 2_000_000, ignored: [] }
+  p.monotonic = 2_350_000
+  const { server } = await ready(p)
+  t.after(() => server.close())
+  assert.deepEqual(p.pidFiles, [['/run/app.pid', 100]])
+  assert.equal(p.statuses.length, 0, 'the parent may still reject the report (timed out): no status yet')
+  p.lifelines[0]?.()
+  assert.equal(p.statuses.length, 1)
+  const status = p.statuses[0]?.status
+  assert.equal(status?.generation, 4)
+  assert.deepEqual({ ...status?.lastHandover, at: 0 }, { ok: true, generation: 4, at: 0, durationMs: 350, startedMonoUs: 2_000_000 })
+})
+
+test('the last generation removes its status with its PID file; a supervised worker never writes one', async (t) => {
+  const p = new FakePlatform()
+  const { g } = await ready(p)
+  await g.shutdown('test')
+  assert.deepEqual(p.removedPidFiles, ['/run/app.pid'])
+  assert.deepEqual(p.removedStatuses, ['/run/app.pid'])
+
+  const w = new FakePlatform()
+  w.inheritance = { sockets: [], readyFd: 9, generation: 2, parentPid: 50, supervisorPid: 50, worker: 0, ignored: [] }
+  const { server } = await ready(w)
+  t.after(() => server.close())
+  w.lifelines[0]?.()
+  assert.deepEqual(w.statuses, [])
+})
+
+test('the status names the signal that starts a handover, or none', async (t) => {
+  for (const [signals, expected] of [
+    [{ SIGUSR2: null, SIGHUP: 'handover' }, 'SIGHUP'],
+    [{ SIGHUP: 'handover' }, 'SIGUSR2'],
+    [false, null]
+  ] as const) {
+    const p = new FakePlatform()
+    const { server } = await ready(p, { signals })
+    t.after(() => server.close())
+    assert.equal(p.statuses[0]?.status.reloadSignal, expected, JSON.stringify(signals))
+  }
+})
