@@ -60,7 +60,7 @@ export class Graceful {
   #uninstallSignals: () => void = () => {}
   #readyPromise: Promise<void> | undefined
   #readyCheckScheduled = false
-  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void } | undefined
+  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void, absorbed: boolean } | undefined
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
   #exitCode = 0
@@ -278,6 +278,10 @@ export class Graceful {
     }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
+      // systemd (Type=notify-reload) waits for a RELOADING=1 stamped after its signal, then
+      // a READY=1: this one's, when the running handover ends either way.
+      this.#notifyReloading(this.#platform.monotonicUs())
+      this.#handover.absorbed = true
       return this.#handover.promise
     }
     if (this.#state !== 'ready') {
@@ -295,6 +299,9 @@ export class Graceful {
     const started = this.#platform.now()
     const startedMonoUs = this.#platform.monotonicUs()
     const pid = this.#platform.pid
+    // Sent, and taken by systemd, before the next generation exists: its READY=1 must not
+    // arrive first.
+    const announced = this.#notifyReloading(startedMonoUs)
     this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
 
     let abort: () => void = () => {}
@@ -335,6 +342,10 @@ export class Graceful {
           }
           this.#handover = undefined
           if (this.#state === 'handing-over') this.#state = 'ready'
+          // Ends the reload systemd saw begin; it cannot be told that it failed (see README).
+          if (reason !== 'aborted' && this.#inheritance.supervisorPid === undefined) {
+            this.#platform.notifySystemd(['READY=1', `STATUS=handover failed, still serving: ${message}`])
+          }
           this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
             { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs })
           reject(err)
@@ -342,41 +353,49 @@ export class Graceful {
       }
       abort = () => fail('aborted', 'handover aborted by shutdown')
       const current: { child: NextGeneration | undefined } = { child: undefined }
-      try {
-        current.child = this.#platform.spawnGeneration({
-          launch: this.#launch,
-          env: { ...this.#platform.env, [ENV_HANDOVER_STARTED]: String(startedMonoUs) },
-          listeners,
-          parentPid: pid,
-          generation: this.generation + 1
-        }, {
-          onReady: () => {
-            if (done) return
-            done = true
-            this.#platform.clearTimeout(timer)
-            const child = current.child
-            child?.release()
-            const durationMs = this.#platform.now() - started
-            const childPid = child?.pid ?? -1
-            this.#lastHandover = { ok: true, at: Date.now(), durationMs }
-            this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
-            resolve({ pid: childPid, durationMs })
-            this.#handover = undefined
-            this.#drain = this.#drainAndExit('handover', false)
-          },
-          onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
-          onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
-        })
-      } catch (err) {
-        // Nothing the platform throws may leave the state machine in handing-over.
-        fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
+      const start = (): void => {
+        if (done) return // aborted while systemd was being told
+        try {
+          current.child = this.#platform.spawnGeneration({
+            launch: this.#launch,
+            env: { ...this.#platform.env, [ENV_HANDOVER_STARTED]: String(startedMonoUs) },
+            listeners,
+            parentPid: pid,
+            generation: this.generation + 1
+          }, {
+            onReady: () => {
+              if (done) return
+              done = true
+              this.#platform.clearTimeout(timer)
+              const child = current.child
+              child?.release()
+              const durationMs = this.#platform.now() - started
+              const childPid = child?.pid ?? -1
+              this.#lastHandover = { ok: true, at: Date.now(), durationMs }
+              this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
+              resolve({ pid: childPid, durationMs })
+              // The child's READY=1 answers the reload that started this handover; a reload
+              // this one absorbed (stamped later) needs one sent after its RELOADING=1.
+              if (this.#handover?.absorbed === true) this.#platform.notifySystemd(['READY=1'])
+              this.#handover = undefined
+              this.#drain = this.#drainAndExit('handover', false)
+            },
+            onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
+            onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
+          })
+        } catch (err) {
+          // Nothing the platform throws may leave the state machine in handing-over.
+          fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
+        }
+        if (!done && current.child !== undefined) {
+          this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
+          timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
+        }
       }
-      if (!done && current.child !== undefined) {
-        this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
-        timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
-      }
+      if (announced === undefined) start()
+      else void announced.then(start)
     })
-    this.#handover = { promise, child: undefined, abort }
+    this.#handover = { promise, child: undefined, abort, absorbed: false }
     return promise
   }
 
@@ -461,6 +480,16 @@ export class Graceful {
     this.#uninstallSignals()
     if (this.options.exit) this.#platform.exit(this.#exitCode)
     return result
+  }
+
+  /**
+   * Tells systemd a reload began: RELOADING=1 with the CLOCK_MONOTONIC time it began, which
+   * Type=notify-reload compares with the time it sent its signal. Resolves once sent;
+   * undefined when there is no systemd to tell.
+   */
+  #notifyReloading (monotonicUs: number): Promise<void> | undefined {
+    if (this.#inheritance.supervisorPid !== undefined) return undefined
+    return this.#platform.notifySystemd(['RELOADING=1', `MONOTONIC_USEC=${monotonicUs}`])
   }
 
   /** The signal `graceful-restart reload` must send to start a handover here. */

@@ -26,7 +26,8 @@ export interface Platform {
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
-  notifySystemd: (args: string[]) => void
+  /** Resolves once systemd took the message (in order); undefined when not under systemd. */
+  notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   readPidFile: (file: string) => number | undefined
@@ -55,7 +56,7 @@ export function nodePlatform (): Platform {
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
-    notifySystemd: (args) => { notifySystemd(process.env, args) },
+    notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,
     readPidFile,

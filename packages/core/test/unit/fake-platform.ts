@@ -42,7 +42,13 @@ export class FakePlatform implements Platform {
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
   notified: string[][] = []
-  notifySystemd = (args: string[]): void => { this.notified.push(args) }
+  /** Set to play systemd: each message is then taken when this resolves. */
+  systemd: Promise<void> | undefined
+  notifySystemd = (args: string[]): Promise<void> | undefined => {
+    this.notified.push(args)
+    return this.systemd
+  }
+
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]

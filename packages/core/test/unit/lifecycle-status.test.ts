@@ -1,5 +1,5 @@
-// The status beside the PID file in re-exec mode (control-status.ts), driven through the
-// state machine with a fake platform.
+// The status beside the PID file in re-exec mode (control-status.ts) and the systemd reload
+// notifications, driven through the state machine with a fake platform.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -29,17 +29,53 @@ test('the first generation writes its status before its PID file', async (t) => 
   assert.deepEqual(p.pidFiles, [['/run/app.pid', 100]])
 })
 
-test('a handover stamps its start on CLOCK_MONOTONIC for the child', async (t) => {
+test('a handover stamps its start on CLOCK_MONOTONIC: to systemd (RELOADING=1) and to the child', async (t) => {
   const p = new FakePlatform()
   const { g, server } = await ready(p)
   t.after(() => server.close())
   p.monotonic = 7_000_000
   void g.handover().catch(() => {})
+  assert.deepEqual(p.notified.at(-1), ['RELOADING=1', 'MONOTONIC_USEC=7000000'])
   assert.equal(p.children[0]?.spec.env.GRACEFUL_RESTART_HANDOVER_STARTED, '7000000')
   assert.equal(p.children[0]?.spec.env.KEEP, '1', 'the rest of the environment is passed on')
+  // A signal absorbed by the running handover is stamped anew: systemd waits for a
+  // RELOADING=1 later than its own signal, and the running handover's READY=1 ends it.
+  p.monotonic = 7_500_000
+  p.signal('SIGUSR2')
+  assert.equal(p.children.length, 1)
+  assert.deepEqual(p.notified.at(-1), ['RELOADING=1', 'MONOTONIC_USEC=7500000'])
 })
 
-test('a rollback records the failed handover in the status and rewrites the PID file after it', async (t) => {
+test('under systemd the next generation starts only once RELOADING=1 was taken; a reload it absorbed gets a READY=1 after its own', async (t) => {
+  const p = new FakePlatform()
+  const { g, server } = await ready(p)
+  t.after(() => server.close())
+  let take: () => void = () => {}
+  p.systemd = new Promise((resolve) => { take = resolve })
+  const handover = g.handover()
+  assert.equal(p.children.length, 0, 'not before systemd took RELOADING=1')
+  take()
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(p.children.length, 1)
+  p.monotonic += 1000
+  p.signal('SIGUSR2')
+  p.children[0]?.events.onReady()
+  await handover
+  assert.deepEqual(p.notified.slice(-3), [['RELOADING=1', 'MONOTONIC_USEC=1000000'], ['RELOADING=1', 'MONOTONIC_USEC=1001000'], ['READY=1']])
+  await g.shutdown('test').catch(() => {})
+})
+
+test('a shutdown while systemd is being told aborts the handover before any child exists', async () => {
+  const p = new FakePlatform()
+  const { g } = await ready(p)
+  p.systemd = new Promise(() => {})
+  const handover = g.handover()
+  await g.shutdown('test')
+  await assert.rejects(handover, { reason: 'aborted' })
+  assert.equal(p.children.length, 0)
+})
+
+test('a rollback records the failed handover in the status, rewrites the PID file after it, and tells systemd READY=1', async (t) => {
   const p = new FakePlatform()
   const { g, server } = await ready(p)
   t.after(() => server.close())
@@ -55,6 +91,7 @@ test('a rollback records the failed handover in the status and rewrites the PID 
   assert.match(last?.status.lastHandover?.reason ?? '', /exited before it was ready \(code 1\)/)
   assert.equal(last?.pidFilesBefore, 2, 'the status is written before the PID file names this process again')
   assert.deepEqual(p.pidFiles.at(-1), ['/run/app.pid', 100])
+  assert.deepEqual(p.notified.at(-1), ['READY=1', 'STATUS=handover failed, still serving: next generation exited before it was ready (code 1)'])
 })
 
 test('a next generation writes its status (the handover it ends) only once its parent took the report', async (t) => {
@@ -85,6 +122,7 @@ test('the last generation removes its status with its PID file; a supervised wor
   t.after(() => server.close())
   w.lifelines[0]?.()
   assert.deepEqual(w.statuses, [])
+  assert.deepEqual(w.notified.filter((args) => args.includes('RELOADING=1')), [])
 })
 
 test('the status names the signal that starts a handover, or none', async (t) => {
