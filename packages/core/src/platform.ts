@@ -10,6 +10,9 @@ import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextG
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
+import { monotonicUs } from './clock.ts'
+import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
+import { ownIdentity } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
@@ -31,10 +34,16 @@ export interface Platform {
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
-  notifySystemd: (args: string[]) => void
+  /** Resolves once systemd took the message (in order); undefined when not under systemd. */
+  notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   readPidFile: (file: string) => number | undefined
+  /** Writes the status beside the PID file (control-status.ts), adding pid and identity. Throws. */
+  writeStatus: (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>) => void
+  removeStatus: (pidFile: string, pid: number) => void
+  /** CLOCK_MONOTONIC µs (clock.ts): comparable across processes, as systemd's MONOTONIC_USEC. */
+  monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
   exit: (code: number) => void
@@ -64,10 +73,15 @@ export function nodePlatform (): Platform {
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
-    notifySystemd: (args) => { notifySystemd(process.env, args) },
+    notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,
     readPidFile,
+    writeStatus: (pidFile, status) => {
+      writeStatusFile(statusFileOf(pidFile), { kind: 'generation', pid: process.pid, identity: ownIdentity(), ...status })
+    },
+    removeStatus: (pidFile, pid) => { try { removeStatusFile(statusFileOf(pidFile), pid) } catch {} },
+    monotonicUs,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
-  ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
+  ENV_DRAINING, ENV_FDS, ENV_HANDOVER_STARTED, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
   decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
@@ -24,6 +24,8 @@ export interface GenerationSpec {
   envFromFiles?: string[]
   /** The generations still draining once the child takes over, oldest first. */
   draining?: DrainingGeneration[]
+  /** CLOCK_MONOTONIC µs when this handover began (the child records it for `reload --wait`). */
+  handoverStartedUs?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
 }
@@ -61,6 +63,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker) }),
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
+    ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'

@@ -2,6 +2,7 @@
 // every path can be driven by hand.
 import type { Platform } from '../../src/platform.ts'
 import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
+import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 
@@ -66,10 +67,27 @@ export class FakePlatform implements Platform {
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
   notified: string[][] = []
-  notifySystemd = (args: string[]): void => { this.notified.push(args) }
+  /** Set to play systemd: each message is then taken when this resolves. */
+  systemd: Promise<void> | undefined
+  notifySystemd = (args: string[]): Promise<void> | undefined => {
+    this.notified.push(args)
+    return this.systemd
+  }
+
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
+  /** Every status written beside a PID file, with the PID files written so far (to check the order). */
+  statuses: Array<{ pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>, pidFilesBefore: number }> = []
+  writeStatus = (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>): void => {
+    this.statuses.push({ pidFile, status, pidFilesBefore: this.pidFiles.length })
+  }
+
+  removedStatuses: string[] = []
+  removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
+  /** CLOCK_MONOTONIC in µs, moved by hand. */
+  monotonic = 1_000_000
+  monotonicUs = (): number => this.monotonic
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
   now = (): number => this.clock
