@@ -38,6 +38,24 @@ export function parseStatStartTime (stat: string): string | undefined {
   return value !== undefined && /^\d+$/.test(value) ? value : undefined
 }
 
+/**
+ * The start time of a live process (field 22 of /proc/<pid>/stat), or undefined when it is
+ * gone, a zombie, or the platform has no /proc. Before an older generation is signalled, its
+ * start time must still be the one it reported.
+ */
+export function processStartTime (pid: number, readStat: (file: string) => string = (file) => fs.readFileSync(file, 'latin1')): string | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
+  let stat: string
+  try {
+    stat = readStat(`/proc/${pid}/stat`)
+  } catch {
+    return undefined
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  if (state === 'Z' || state === 'X') return undefined
+  return parseStatStartTime(stat)
+}
+
 function read (file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8')

@@ -3,7 +3,6 @@
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
 import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
-import { processStartTime } from './handover/identity.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
@@ -12,7 +11,7 @@ import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
 import { monotonicUs } from './clock.ts'
 import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
-import { ownIdentity } from './identity.ts'
+import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
@@ -27,7 +26,7 @@ export interface Platform {
   captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
   /** Reads a text file; throws the fs error. */
   readFile: (file: string) => string
-  /** The kernel's start time of pid (handover/identity.ts); undefined if it is gone or unknown. */
+  /** The kernel's start time of pid (identity.ts); undefined if it is gone or unknown. */
   processStartTime: (pid: number) => string | undefined
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
