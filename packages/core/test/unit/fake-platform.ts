@@ -23,6 +23,8 @@ export class FakePlatform implements Platform {
   readyReports: Array<[number, number]> = []
   timers = new Map<number, { fn: () => void, ms: number }>()
   handlers = new Map<string, () => void>()
+  /** Listeners of the app's own (NestJS's shutdown hooks, say), run after ours by signal(). */
+  otherListeners = new Map<string, Array<() => void>>()
   inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
   clock = 0
   #nextTimer = 1
@@ -43,7 +45,12 @@ export class FakePlatform implements Platform {
   notified: string[][] = []
   notifySystemd = (args: string[]): void => { this.notified.push(args) }
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
-  removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
+  /** Each removal with the pid it was conditional on (the file is removed only if it names that pid). */
+  pidFileRemovals: Array<[string, number]> = []
+  removePidFile = (file: string, pid: number): void => {
+    this.removedPidFiles.push(file)
+    this.pidFileRemovals.push([file, pid])
+  }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
@@ -51,6 +58,11 @@ export class FakePlatform implements Platform {
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }
+  }
+
+  signalListeners = (signal: NodeJS.Signals): Function[] => {
+    const ours = this.handlers.get(signal)
+    return [...(ours === undefined ? [] : [ours]), ...(this.otherListeners.get(signal) ?? [])]
   }
 
   setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
@@ -74,6 +86,7 @@ export class FakePlatform implements Platform {
     const handler = this.handlers.get(name)
     if (handler === undefined) throw new Error(`no handler for ${name}`)
     handler()
+    for (const other of this.otherListeners.get(name) ?? []) other()
   }
 
   spawnGeneration = (spec: GenerationSpec, events: GenerationEvents) => {
