@@ -23,6 +23,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>
   /** How long the first generation may take to be ready (ms). Default 15 s. */
   timeoutMs?: number
+  /** Node options (`--import` a preload); every next generation inherits them. */
+  execArgv?: string[]
 }
 
 const WAIT_MS = 15_000
@@ -62,6 +64,7 @@ export class RunningApp {
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const processes = tracker(t)
     const started = processes.startNode(options.fixture, {
+      ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv }),
       env: {
         PORT: '0',
         HOST: '127.0.0.1',
