@@ -94,6 +94,8 @@ export function runRecipeContract (name: string, options: RecipeContractOptions)
       for (const { from } of replaced) assertHooksOnce(app, from, options.hooks)
       assert.deepEqual(shutdownHooks(app, app.pid).names, [], 'the serving generation ran none')
       for (const r of reports) assert.ok(r.ok > handovers, 'the load made progress')
+      assert.deepEqual(app.started.lines.filter((l) => l.includes('ERR_GRACEFUL_SIGNAL_LISTENER')), [],
+        'the recipe leaves the routed signals to graceful-restart')
     })
 
     test('a release that throws at boot is rolled back: the old generation serves on and keeps the PID file; the next release takes over', { timeout: 60_000 }, async (t) => {
