@@ -67,7 +67,7 @@ export function runRecipeContract (name: string, options: RecipeContractOptions)
   describe(`${name} recipe`, () => {
     test(`${handovers} handovers under keep-alive and new-connection load, slow requests in flight: 0 failed; each old generation ran its shutdown hooks once, after its drain`, { timeout: 180_000 }, async (t) => {
       const app = await start(t)
-      const load = { port: app.port, clients: 6, slowEvery: 20, slowMs: 300, durationMs: 170_000 }
+      const load = { port: app.port, clients: 4, slowEvery: 20, slowMs: 300, durationMs: 170_000 }
       const keepAlive = startLoad({ ...load, keepAlive: true })
       const fresh = startLoad({ ...load, keepAlive: false })
       const replaced: Array<{ from: number, drainAt: number }> = []
