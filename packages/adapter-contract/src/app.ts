@@ -130,6 +130,19 @@ export class RunningApp {
     return { from, to: ready.pid, readyAt: ready.at }
   }
 
+  /** `count` handovers back to back, each over once the replaced generation started draining. */
+  async handoversInARow (count: number): Promise<{ replaced: Array<{ from: number, drainAt: number }>, durationMs: number }> {
+    const replaced: Array<{ from: number, drainAt: number }> = []
+    const started = Date.now()
+    for (let i = 0; i < count; i++) {
+      const mark = this.mark
+      const { from } = await this.handover()
+      const drain = await this.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
+      replaced.push({ from, drainAt: drain.at })
+    }
+    return { replaced, durationMs: Date.now() - started }
+  }
+
   /** Sends SIGUSR2 expecting the next generation to fail; resolves with the rollback event. */
   async failedHandover (): Promise<AppEvent> {
     const mark = this.mark

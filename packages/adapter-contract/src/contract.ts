@@ -151,15 +151,7 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       const load = { port: app.port, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 140_000 }
       const keepAlive = startLoad({ ...load, keepAlive: true })
       const fresh = startLoad({ ...load, keepAlive: false })
-      const replaced: Array<{ from: number, drainAt: number }> = []
-      const started = Date.now()
-      for (let i = 0; i < handovers; i++) {
-        const mark = app.mark
-        const { from } = await app.handover()
-        const drain = await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
-        replaced.push({ from, drainAt: drain.at })
-      }
-      const handoverMs = Date.now() - started
+      const { replaced, durationMs: handoverMs } = await app.handoversInARow(handovers)
       const last = replaced.at(-1)
       if (last !== undefined) await app.exitOf(last.from)
       const reports = await Promise.all([keepAlive.stop(), fresh.stop()])

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import { readPidFile, rounds, startLoad } from '@graceful-restart/test-utils'
-import type { AfterHookHost } from '@graceful-restart/test-utils'
+import type { AfterHookHost, LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import { assertNoFailure, summary } from './contract.ts'
 import { get } from './http.ts'
@@ -53,6 +53,14 @@ export function shutdownHooks (app: RunningApp, pid: number): { names: string[],
   return { names, afterDrain }
 }
 
+/** Reports both loads and asserts that neither failed a request. */
+function checkLoads (t: { diagnostic: (message: string) => void }, [keepAlive, fresh]: LoadReport[]): void {
+  t.diagnostic(summary('keep-alive', keepAlive as LoadReport))
+  t.diagnostic(summary('new connection per request', fresh as LoadReport))
+  assertNoFailure('keep-alive', keepAlive as LoadReport)
+  assertNoFailure('new connection per request', fresh as LoadReport)
+}
+
 function assertHooksOnce (app: RunningApp, pid: number, expected: string[]): void {
   const { names, afterDrain } = shutdownHooks(app, pid)
   assert.deepEqual(names, expected, `shutdown hooks of ${pid}, once each and in order`)
@@ -70,22 +78,11 @@ export function runRecipeContract (name: string, options: RecipeContractOptions)
       const load = { port: app.port, clients: 4, slowEvery: 20, slowMs: 300, durationMs: 170_000 }
       const keepAlive = startLoad({ ...load, keepAlive: true })
       const fresh = startLoad({ ...load, keepAlive: false })
-      const replaced: Array<{ from: number, drainAt: number }> = []
-      const started = Date.now()
-      for (let i = 0; i < handovers; i++) {
-        const mark = app.mark
-        const { from } = await app.handover()
-        const drain = await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
-        replaced.push({ from, drainAt: drain.at })
-      }
-      const handoverMs = Date.now() - started
+      const { replaced, durationMs: handoverMs } = await app.handoversInARow(handovers)
       const exits = await Promise.all(replaced.map(({ from }) => app.exitOf(from)))
       const reports = await Promise.all([keepAlive.stop(), fresh.stop()])
       t.diagnostic(`${handovers} handovers in ${handoverMs} ms (${Math.round(handoverMs / Math.max(handovers, 1))} ms each)`)
-      t.diagnostic(summary('keep-alive', reports[0]))
-      t.diagnostic(summary('new connection per request', reports[1]))
-      assertNoFailure('keep-alive', reports[0])
-      assertNoFailure('new connection per request', reports[1])
+      checkLoads(t, reports)
       const slow = [...reports[0].slow, ...reports[1].slow]
       const caught = replaced.filter(({ from, drainAt }) => slow.some((s) => s.pid === from && s.startedAt < drainAt && s.endedAt > drainAt))
       t.diagnostic(`handovers with a slow request in flight on the old generation: ${caught.length} of ${handovers}`)
@@ -120,10 +117,7 @@ export function runRecipeContract (name: string, options: RecipeContractOptions)
       assert.equal(readPidFile(app.pidFile), to)
       assertHooksOnce(app, first, options.hooks)
       const reports = await Promise.all([keepAlive.stop(), fresh.stop()])
-      t.diagnostic(summary('keep-alive', reports[0]))
-      t.diagnostic(summary('new connection per request', reports[1]))
-      assertNoFailure('keep-alive', reports[0])
-      assertNoFailure('new connection per request', reports[1])
+      checkLoads(t, reports)
     })
 
     test('SIGTERM drains: the request in flight completes, new connections are refused, exit 0, the shutdown hooks ran once after the drain', { timeout: 30_000 }, async (t) => {
