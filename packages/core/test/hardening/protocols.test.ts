@@ -77,7 +77,7 @@ test('HTTP/2: 10 handovers under multiplexed load; sessions get GOAWAY, a stream
   await sleep(500)
   const r = await load.stop()
   await waitGone(pids.slice(0, -1))
-  t.diagnostic(`HTTP/2: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again (REFUSED_STREAM / after GOAWAY), ` +
+  t.diagnostic(`HTTP/2: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ${JSON.stringify(r.retriedByKind)}, ` +
     `${pool.goaways} GOAWAY frames, ${pool.connects} connections, ${Object.keys(r.byPid).length} generations answered`)
   assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
   assert.ok(r.requests > 500, `the load ran (${r.requests})`)
@@ -229,7 +229,8 @@ for (const protocol of ['https', 'h2'] as const) {
     }
     const r = await fresh.stop()
     await waitGone(pids.slice(0, -1))
-    t.diagnostic(`${protocol}, one connection per request: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again; first failures: ${JSON.stringify(r.samples.slice(0, 3))}`)
+    t.diagnostic(`${protocol}, one connection per request: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ` +
+      `${JSON.stringify(r.retriedByKind)}; first failures: ${JSON.stringify(r.samples.slice(0, 3))}`)
     assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
     assert.ok(r.requests > 300)
   })
