@@ -11,14 +11,15 @@
  * request. Node parses in native code, so no 'data' event says a byte came; the byte count
  * does. It is noted when each response ends (the `http.server.response.finish` channel: one
  * map lookup and two reads per response) and compared at drain time.
- * HTTP/2 sessions get GOAWAY (`session.close()`): their open streams finish, new ones go
- * to a new connection, which the next generation accepts.
+ * HTTP/2 sessions get a graceful GOAWAY in two steps (goaway.ts): their open streams finish,
+ * new ones go to a new connection, which the next generation accepts.
  */
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import net, { type Server, type Socket } from 'node:net'
 import tls from 'node:tls'
+import { goAway } from './goaway.ts'
 import { inFlightResponse, isNewestRequest, transportOf } from './listeners/fd.ts'
 
 interface ConnectionState {
@@ -63,6 +64,7 @@ export function closesNow (c: ConnectionFacts, now: number, drainStarted: number
 }
 
 const RESPONSE_FINISH = 'http.server.response.finish'
+const kSessionSocket = Symbol('graceful-restart:http2-session-socket')
 
 export interface DrainCounts {
   /** HTTP/1 connections plus HTTP/2 sessions. */
@@ -98,6 +100,7 @@ export class ConnectionTracker {
   readonly #tcp = new Set<Socket>()
   #draining = false
   #served = 0
+  #sessionGrace = 0
   #onChange: (() => void) | undefined
 
   static readonly #byServer = new WeakMap<Server, ConnectionTracker>()
@@ -142,11 +145,14 @@ export class ConnectionTracker {
 
   #trackSession (session: Http2Session): void {
     this.#sessions.add(session)
+    // Marks its socket (through Node's socket proxy, which passes this on) before the
+    // 'connection' listener below sees it: over cleartext HTTP/2 nothing else tells.
+    ;(session.socket as unknown as Record<symbol, boolean>)[kSessionSocket] = true
     session.once('close', () => {
       this.#sessions.delete(session)
       this.#onChange?.()
     })
-    if (this.#draining) session.close()
+    if (this.#draining) goAway(session, this.#sessionGrace)
   }
 
   #trackTcp (raw: Socket): void {
@@ -160,6 +166,7 @@ export class ConnectionTracker {
   #track (socket: Socket): void {
     // An HTTP/2 connection is drained through its session (GOAWAY), never as an idle socket.
     if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
+    if ((socket as unknown as Record<symbol, boolean>)[kSessionSocket] === true) return
     const transport = transportOf(socket)
     this.#connections.set(socket, {
       responses: new Set(),
@@ -264,6 +271,8 @@ export class ConnectionTracker {
     const started = now()
     this.#draining = true
     this.#upgradedHook = options.onUpgradedSocket
+    // A PING round trip is the grace of a stream already on its way, as idleGrace is for HTTP/1.
+    this.#sessionGrace = options.idleGrace
     stopAccepting(this.server)
 
     this.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
@@ -272,7 +281,7 @@ export class ConnectionTracker {
       if (res !== undefined) this.#follow(socket, state, res)
       if (state.upgraded) this.#handUpgraded(socket)
     }
-    for (const session of this.#sessions) session.close()
+    for (const session of this.#sessions) goAway(session, this.#sessionGrace)
 
     return await new Promise<DrainResult>((resolve) => {
       let reaper: NodeJS.Timeout | undefined

@@ -1,10 +1,11 @@
 // The drain's decisions, first as pure functions, then on real sockets inside this process
-// (no child process): which HTTP/1 connections are idle, and what a pipelining client gets.
-// Short idleGrace, events rather than time.
+// (no child process): which HTTP/1 connections are idle, what a pipelining client gets, and
+// the HTTP/2 frames that end a session. Short idleGrace, events rather than time.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
 import net from 'node:net'
 import { Duplex } from 'node:stream'
@@ -14,13 +15,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { waitFor } from '@graceful-restart/test-utils'
 import { ConnectionTracker, closesNow, phaseOf, type ConnectionFacts } from '../../src/drain.ts'
+import { goawayPlan } from '../../src/goaway.ts'
 import { tlsFiles } from '../hardening/helpers.ts'
 import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const DRAIN = { idleGrace: 100, drainTimeout: 10_000 }
 
-test('drain decisions: a connection is idle only with no response running and no byte since its last one; only idle ones close, after idleGrace', () => {
+test('drain decisions: a connection is idle only with no response running and no byte since its last one; only idle ones close, after idleGrace; an HTTP/2 session without a stream yet hears a PING before any GOAWAY', () => {
   const base: ConnectionFacts = { upgraded: false, responding: false, requestArriving: false, idleSince: 0 }
   assert.equal(phaseOf(base), 'idle')
   assert.equal(phaseOf({ ...base, requestArriving: true }), 'active', 'part of a request arrived')
@@ -33,6 +35,11 @@ test('drain decisions: a connection is idle only with no response running and no
   assert.equal(closesNow({ ...base, requestArriving: true }, 60_000, 1000, 100), false, 'in flight: left to drainTimeout')
   assert.equal(closesNow({ ...base, responding: true }, 60_000, 1000, 100), false)
   assert.equal(closesNow({ ...base, upgraded: true }, 60_000, 1000, 100), false, 'upgraded: the app closes it')
+
+  assert.equal(goawayPlan(0, 1000), 'ping-then-close', 'no stream yet: the first requests are on their way')
+  assert.equal(goawayPlan(7, 1000), 'notice-then-ping')
+  assert.equal(goawayPlan(undefined, 1000), 'notice-then-ping')
+  assert.equal(goawayPlan(0, 0), 'close', 'idleGrace 0: no grace')
 })
 
 function tempDir (t: { after: (fn: () => unknown) => unknown }): string {
@@ -205,4 +212,102 @@ test('HTTP/1 pipelining: a response ahead of a pipelined request keeps the conne
   const result = await drained
   assert.equal(result.destroyed, 0)
   assert.equal(result.served, 2)
+})
+
+// --- HTTP/2 frames, read by a client written by hand over cleartext (h2c) -----------------
+
+interface Frame { type: string, stream: number, lastStreamId?: number, ack?: boolean, code?: number }
+const FRAME_TYPES: Record<number, string> = { 0: 'DATA', 1: 'HEADERS', 3: 'RST_STREAM', 4: 'SETTINGS', 6: 'PING', 7: 'GOAWAY', 8: 'WINDOW_UPDATE' }
+
+function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUIntBE(payload.length, 0, 3)
+  head[3] = type
+  head[4] = flags
+  head.writeUInt32BE(stream, 5)
+  return Buffer.concat([head, payload])
+}
+
+/** GET / as HPACK from the static table only: :method GET, :scheme http, :path /, :authority x. */
+const getHeaders = (stream: number): Buffer => frame(1, 0x5, stream, Buffer.from([0x82, 0x86, 0x84, 0x41, 0x01, 0x78]))
+
+/** Connects, sends the preface and `first`, records every frame, answers SETTINGS and PING. */
+async function h2Raw (port: number, first: Buffer): Promise<{ frames: Frame[], closed: Promise<void>, write: (b: Buffer) => void }> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.setNoDelay(true)
+  const frames: Frame[] = []
+  let buf = Buffer.alloc(0)
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d])
+    while (buf.length >= 9) {
+      const length = buf.readUIntBE(0, 3)
+      if (buf.length < 9 + length) break
+      const type = buf[3] as number
+      const flags = buf[4] as number
+      const stream = buf.readUInt32BE(5) & 0x7fffffff
+      const payload = buf.subarray(9, 9 + length)
+      buf = buf.subarray(9 + length)
+      const f: Frame = { type: FRAME_TYPES[type] ?? String(type), stream }
+      if (type === 7) f.lastStreamId = payload.readUInt32BE(0) & 0x7fffffff
+      if (type === 3 || type === 7) f.code = payload.readUInt32BE(type === 7 ? 4 : 0)
+      if (type === 4 || type === 6) f.ack = (flags & 1) === 1
+      frames.push(f)
+      if (type === 4 && (flags & 1) === 0) socket.write(frame(4, 1, 0, Buffer.alloc(0)))
+      if (type === 6 && (flags & 1) === 0) socket.write(frame(6, 1, 0, payload))
+    }
+  })
+  socket.on('error', () => {})
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), first]))
+  return { frames, closed: once(socket, 'close').then(() => {}), write: (b) => { socket.write(b) } }
+}
+
+const essential = (frames: Frame[]): string[] => frames
+  .filter((f) => f.type !== 'SETTINGS' && f.type !== 'WINDOW_UPDATE' && f.type !== 'DATA')
+  .map((f) => f.type === 'GOAWAY' ? `GOAWAY ${String(f.lastStreamId)}` : f.type === 'PING' ? `PING${f.ack === true ? ' ack' : ''}` : `${f.type} ${f.stream}${f.code !== undefined ? ` code ${f.code}` : ''}`)
+
+test('HTTP/2 drain frames: a session with streams gets GOAWAY(2^31-1), then a PING, then GOAWAY(last stream) once the PING is answered; a session whose first request is still on its way gets the PING first and that request is served', { timeout: 10_000 }, async (t) => {
+  const server = http2.createServer()
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 })
+    stream.end('ok')
+  })
+  const { port, tracker } = await listen(server as unknown as net.Server, t)
+
+  // A session that has been answered once, then drained.
+  const used = await h2Raw(port, getHeaders(1))
+  await waitFor(() => used.frames.some((f) => f.type === 'DATA') ? true : undefined, { timeoutMs: 2000, what: 'the first answer' })
+  // A session whose request is not sent yet when the drain starts (a client's first request
+  // on the wire as the drain begins): it goes out right after the drain started.
+  const late = await h2Raw(port, Buffer.alloc(0))
+  await waitFor(() => tracker.counts().connections === 2 ? true : undefined, { timeoutMs: 2000, what: 'both sessions at the server' })
+  const drained = tracker.drain(DRAIN)
+  late.write(getHeaders(1))
+  await Promise.all([used.closed, late.closed])
+  const result = await drained
+  assert.equal(result.timedOut, false)
+  assert.equal(result.destroyed, 0)
+
+  assert.deepEqual(essential(used.frames).slice(0, 4), ['HEADERS 1', 'GOAWAY 2147483647', 'PING', 'GOAWAY 1'])
+  const lateFrames = essential(late.frames)
+  assert.ok(lateFrames.includes('HEADERS 1'), `the request sent after the drain started was answered: ${lateFrames.join(', ')}`)
+  assert.ok(lateFrames.indexOf('PING') < lateFrames.indexOf('GOAWAY 1'), 'PING first')
+  assert.ok(lateFrames.filter((f) => f.startsWith('GOAWAY')).every((f) => f === 'GOAWAY 1'), `its only GOAWAY names the stream it served: ${lateFrames.join(', ')}`)
+  assert.ok(!late.frames.some((f) => f.type === 'RST_STREAM'), 'nothing refused')
+  t.diagnostic(`session with streams: ${essential(used.frames).join(', ')}; session without: ${essential(late.frames).join(', ')}`)
+})
+
+test('HTTP/2 drain with idleGrace 0: no grace, the final GOAWAY goes out at once', { timeout: 10_000 }, async (t) => {
+  const server = http2.createServer()
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 })
+    stream.end('ok')
+  })
+  const { port, tracker } = await listen(server as unknown as net.Server, t)
+  const used = await h2Raw(port, getHeaders(1))
+  await waitFor(() => used.frames.some((f) => f.type === 'DATA') ? true : undefined, { timeoutMs: 2000, what: 'the first answer' })
+  const result = await tracker.drain({ idleGrace: 0, drainTimeout: 10_000 })
+  await used.closed
+  assert.equal(result.timedOut, false)
+  assert.deepEqual(essential(used.frames).slice(0, 2), ['HEADERS 1', 'GOAWAY 1'])
 })
