@@ -9,10 +9,10 @@
  * A connection is idle only when no byte has arrived on it since its last response ended:
  * one carrying part of a request (headers still arriving, or a body) is in flight like any
  * request. Node parses in native code, so no 'data' event says a byte came; the byte count
- * does. It is noted when each response ends (the `http.server.response.finish` channel: one
- * map lookup and two reads per response) and compared at drain time.
- * HTTP/2 sessions get a graceful GOAWAY in two steps (goaway.ts): their open streams finish,
- * new ones go to a new connection, which the next generation accepts.
+ * does. It is noted when each response ends (the `http.server.response.finish` channel: a
+ * map lookup and a byte count read per response, two for TLS) and compared at drain time.
+ * HTTP/2 sessions get a PING, then GOAWAY (goaway.ts): their open streams finish, new ones
+ * go to a new connection, which the next generation accepts.
  */
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
