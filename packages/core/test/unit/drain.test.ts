@@ -260,17 +260,22 @@ const essential = (frames: Frame[]): string[] => frames
   .filter((f) => f.type !== 'SETTINGS' && f.type !== 'WINDOW_UPDATE' && f.type !== 'DATA')
   .map((f) => f.type === 'GOAWAY' ? `GOAWAY ${String(f.lastStreamId)}` : f.type === 'PING' ? `PING${f.ack === true ? ' ack' : ''}` : `${f.type} ${f.stream}${f.code !== undefined ? ` code ${f.code}` : ''}`)
 
-test('HTTP/2 drain frames: a session hears a PING, then one GOAWAY naming the last stream once the PING is answered; a request on its way as the drain starts is served, not refused', { timeout: 10_000 }, async (t) => {
+/** An h2c server answering every stream with 200, drained by a tracker; and a session answered once. */
+async function h2Served (t: { after: (fn: () => unknown) => unknown }): Promise<{ port: number, tracker: ConnectionTracker, used: Awaited<ReturnType<typeof h2Raw>> }> {
   const server = http2.createServer()
   server.on('stream', (stream) => {
     stream.respond({ ':status': 200 })
     stream.end('ok')
   })
   const { port, tracker } = await listen(server as unknown as net.Server, t)
-
-  // A session that has been answered once, then drained.
   const used = await h2Raw(port, getHeaders(1))
   await waitFor(() => used.frames.some((f) => f.type === 'DATA') ? true : undefined, { timeoutMs: 2000, what: 'the first answer' })
+  return { port, tracker, used }
+}
+
+test('HTTP/2 drain frames: a session hears a PING, then one GOAWAY naming the last stream once the PING is answered; a request on its way as the drain starts is served, not refused', { timeout: 10_000 }, async (t) => {
+  // A session that has been answered once, then drained.
+  const { port, tracker, used } = await h2Served(t)
   // A session whose request is not sent yet when the drain starts (a client's first request
   // on the wire as the drain begins): it goes out right after the drain started.
   const late = await h2Raw(port, Buffer.alloc(0))
@@ -295,14 +300,7 @@ test('HTTP/2 drain frames: a session hears a PING, then one GOAWAY naming the la
 })
 
 test('HTTP/2 drain with idleGrace 0: no grace, the final GOAWAY goes out at once', { timeout: 10_000 }, async (t) => {
-  const server = http2.createServer()
-  server.on('stream', (stream) => {
-    stream.respond({ ':status': 200 })
-    stream.end('ok')
-  })
-  const { port, tracker } = await listen(server as unknown as net.Server, t)
-  const used = await h2Raw(port, getHeaders(1))
-  await waitFor(() => used.frames.some((f) => f.type === 'DATA') ? true : undefined, { timeoutMs: 2000, what: 'the first answer' })
+  const { tracker, used } = await h2Served(t)
   const result = await tracker.drain({ idleGrace: 0, drainTimeout: 10_000 })
   await used.closed
   assert.equal(result.timedOut, false)
