@@ -19,6 +19,8 @@ export type GracefulErrorCode =
   | 'ERR_GRACEFUL_CHILD_EXITED'
   | 'ERR_GRACEFUL_UPGRADE_TIMEOUT'
   | 'ERR_GRACEFUL_PIDFILE'
+  | 'ERR_GRACEFUL_UNSAFE_CONTEXT'
+  | 'ERR_GRACEFUL_MANAGED'
 
 export class GracefulError extends Error {
   readonly code: GracefulErrorCode

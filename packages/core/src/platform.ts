@@ -2,6 +2,7 @@
  * The seam between the state machine and the operating system. The real one below talks
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
+import { currentHost, detectContext, type KnownContext, type ProcessContext } from './context.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
@@ -17,6 +18,8 @@ export interface Platform {
   readonly env: NodeJS.ProcessEnv
   canPassSockets: () => boolean
   readInheritance: () => Inheritance
+  /** Where this process runs (read after the inheritance, which says who our parent is). */
+  detectContext: (known: KnownContext) => ProcessContext
   captureLaunch: () => Launch
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
@@ -41,6 +44,7 @@ export function nodePlatform (): Platform {
     env: process.env,
     canPassSockets,
     readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
+    detectContext: (known) => detectContext(currentHost(), known),
     captureLaunch: () => captureLaunch(),
     listeningFd,
     closeFd,

@@ -3,6 +3,7 @@
 import type { Platform } from '../../src/platform.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
+import type { KnownContext, ProcessContext } from '../../src/context.ts'
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -29,6 +30,12 @@ export class FakePlatform implements Platform {
 
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
+  context: ProcessContext = { kind: 'standalone', source: 'detected', evidence: 'fake' }
+  contextQueries: KnownContext[] = []
+  detectContext = (known: KnownContext): ProcessContext => {
+    this.contextQueries.push(known)
+    return this.context
+  }
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
   listeningFd = (): number => 7
   closeFd = (): void => {}

@@ -11,6 +11,15 @@ test('applies the documented defaults', () => {
   assert.deepEqual([...o.signals], [['SIGUSR2', 'handover'], ['SIGTERM', 'shutdown'], ['SIGINT', 'shutdown']])
   assert.equal(o.autoReady, true)
   assert.equal(o.exit, true)
+  assert.equal(o.context, 'auto')
+})
+
+test('context: auto, or any context the detector knows except the supervisor (only the supervisor says so)', () => {
+  assert.equal(resolveOptions({ context: 'standalone' }).context, 'standalone')
+  assert.equal(resolveOptions({ context: 'nodemon' }).context, 'nodemon')
+  for (const context of ['supervisor', 'docker', '', true]) {
+    assert.throws(() => resolveOptions({ context } as never), { code: 'ERR_GRACEFUL_INVALID_OPTION' }, String(context))
+  }
 })
 
 test('merges the signal table and removes routes set to null', () => {
