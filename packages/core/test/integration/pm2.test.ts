@@ -3,10 +3,11 @@
 // PM2 users expect, with no crash loop, and nothing is left after `pm2 kill`.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
-import { freePort, isAlive, processesWithMarker, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { MARKER_ENV, freePort, isAlive, processesWithMarker, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
 import { tempDir } from './app.ts'
 import { appFiles, portFree, served, writeApp } from './managed-app.ts'
 
@@ -23,8 +24,22 @@ async function pm2 (track: Tracker, home: string, args: string[], env: Record<st
   return output
 }
 
-async function list (track: Tracker, home: string): Promise<Pm2App[]> {
-  const out = await pm2(track, home, ['jlist'])
+/**
+ * `pm2 jlist` into a file: it exits right after writing, and on Node 24+ a write to a pipe
+ * is cut short by that exit (a file is written synchronously).
+ */
+function list (track: Tracker, home: string): Pm2App[] {
+  const file = path.join(home, 'jlist.json')
+  const fd = fs.openSync(file, 'w')
+  const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, [MARKER_ENV]: track.marker }
+  delete env.NODE_TEST_CONTEXT
+  try {
+    const run = spawnSync(process.execPath, [PM2, 'jlist'], { env, stdio: ['ignore', fd, 'pipe'], timeout: 30_000 })
+    assert.equal(run.status, 0, `pm2 jlist: ${String(run.stderr)}`)
+  } finally {
+    fs.closeSync(fd)
+  }
+  const out = fs.readFileSync(file, 'utf8')
   return JSON.parse(out.slice(out.indexOf('['))) as Pm2App[]
 }
 
@@ -59,7 +74,7 @@ test('PM2 fork mode: kill -USR2 is refused and PM2 keeps tracking the app; resta
   await waitFor(() => fs.readFileSync(err, 'utf8').includes('`pm2 reload grt`'), { timeoutMs: 10_000, what: 'the refusal naming pm2 reload in the error log' })
   assert.deepEqual(await served(port), { pid: first.pid, version: 'v1' }, 'the same process still serves')
   assert.equal(logged(out, 'boot').length, 1, 'no second process was started')
-  let [app] = await list(track, home)
+  let [app] = list(track, home)
   assert.equal(app?.pid, first.pid, 'PM2 still tracks the process it started')
   assert.equal(app?.pm2_env.status, 'online')
   assert.equal(app?.pm2_env.restart_time, 0, 'no restart, no crash loop')
@@ -75,7 +90,7 @@ test('PM2 fork mode: kill -USR2 is refused and PM2 keeps tracking the app; resta
     assert.ok(!pids.includes(now.pid))
     await waitFor(() => !isAlive(pids.at(-1) ?? 0), { timeoutMs: 10_000, what: 'the old process to exit' })
     pids.push(now.pid)
-    ;[app] = await list(track, home)
+    ;[app] = list(track, home)
     assert.equal(app?.pid, now.pid, `PM2 tracks the process after pm2 ${command}`)
     assert.equal(app?.pm2_env.status, 'online')
     assert.equal(app?.pm2_env.unstable_restarts, 0)
@@ -86,7 +101,7 @@ test('PM2 fork mode: kill -USR2 is refused and PM2 keeps tracking the app; resta
 
   await pm2(track, home, ['delete', 'grt'])
   await waitFor(() => !isAlive(pids.at(-1) ?? 0), { timeoutMs: 10_000, what: 'the app to exit on pm2 delete' })
-  assert.deepEqual(await list(track, home), [])
+  assert.deepEqual(list(track, home), [])
   assert.ok(await portFree(port), 'the port is free after pm2 delete')
   await pm2(track, home, ['kill'])
   await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 15_000, what: 'nothing left after pm2 kill' })
