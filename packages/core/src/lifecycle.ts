@@ -58,7 +58,7 @@ type HandoverPolicy = { action: 'reexec' } | { action: 'exit', refusal: Graceful
 
 const RUN_UNDER_SUPERVISOR = 'run the app under the supervisor as the entrypoint instead (`graceful-restart run --listen <address> -- node server.js`)'
 
-export function handoverPolicy (context: ProcessContext): HandoverPolicy {
+function handoverPolicy (context: ProcessContext): HandoverPolicy {
   const managed = (message: string): HandoverPolicy => ({ action: 'refuse', refusal: new GracefulError('ERR_GRACEFUL_MANAGED', message) })
   const unsafe = (message: string): HandoverPolicy => ({
     action: 'refuse',
@@ -92,7 +92,7 @@ export function handoverPolicy (context: ProcessContext): HandoverPolicy {
       return unsafe('this process is PID 1 of its PID namespace (a container entrypoint): when it exits after a handover, ' +
         `the kernel kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)
     case 'wrapper':
-      return unsafe(`the processes that started this one exit when it exits, up to PID 1 of the PID namespace (${context.evidence}); ` +
+      return unsafe('the processes that started this one exit when it exits, up to PID 1 of the PID namespace: ' +
         `the kernel then kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)
     case 'systemd-simple':
       return unsafe('this systemd service has no notify socket (Type=simple, exec or forking): systemd stops the service when ' +
@@ -360,7 +360,8 @@ export class Graceful {
     const policy = this.#policy
     if (policy.action !== 'reexec') {
       const { code, message } = policy.refusal
-      this.#reporter.event(CHANNELS.handoverRefused, code === 'ERR_GRACEFUL_UNSAFE_CONTEXT' ? 'error' : 'warn', `${trigger} refused: ${message}`,
+      this.#reporter.event(CHANNELS.handoverRefused, code === 'ERR_GRACEFUL_UNSAFE_CONTEXT' ? 'error' : 'warn',
+        `${trigger} refused (${this.context.kind}: ${this.context.evidence}): ${message}`,
         { pid: this.#platform.pid, trigger, code, context: this.context.kind })
       return Promise.reject(new GracefulError(code, message))
     }
