@@ -410,6 +410,11 @@ export class Graceful {
       this.#reporter.event(CHANNELS.handoverRefused, code === 'ERR_GRACEFUL_UNSAFE_CONTEXT' ? 'error' : 'warn',
         `${trigger} refused (${this.context.kind}: ${this.context.evidence}): ${message}`,
         { pid: this.#platform.pid, trigger, code, context: this.context.kind })
+      if (this.#wasLive) {
+        // `graceful-restart reload --wait` reads the outcome here: a refusal, at once.
+        this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs: 0, startedMonoUs: this.#platform.monotonicUs(), reason: `${code}: ${message}` }
+        this.#writeStatus()
+      }
       return Promise.reject(new GracefulError(code, message))
     }
     if (this.#handover !== undefined) {
@@ -708,7 +713,8 @@ export class Graceful {
     if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
     try {
       this.#platform.writeStatus(this.options.pidFile, {
-        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord,
+        context: this.context.kind
       })
     } catch (err) {
       // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal
