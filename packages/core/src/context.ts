@@ -15,7 +15,8 @@
  *                    (or a NotifyAccess= setting)
  *   containers       `docker run` gives the entrypoint PID 1 of a new PID namespace; with
  *                    `--init` PID 1 is tini (named docker-init); `npm start` keeps npm as
- *                    PID 1 and a `sh -c` between npm and node
+ *                    PID 1 and a `sh -c` between npm and node; a process a runtime starts
+ *                    into an existing PID namespace (a pod sharing one) sees ppid 0
  */
 import cluster from 'node:cluster'
 import fs from 'node:fs'
@@ -164,6 +165,10 @@ export function detectContext (host: ContextHost, known: KnownContext): ProcessC
   if (host.isClusterWorker) return detected('cluster', 'a node:cluster worker (cluster.isWorker)')
   if (env.WATCH_REPORT_DEPENDENCIES !== undefined) return detected('node-watch', 'started by `node --watch` (WATCH_REPORT_DEPENDENCIES)')
   if (host.pid === 1) return detected('pid1', 'this process is PID 1 of its PID namespace')
+  // getppid() is 0 when the parent lives outside our PID namespace: a container runtime
+  // started us into it (a pod sharing one PID namespace, `docker exec`). In a pod that is the
+  // container's main process, whose exit ends the container.
+  if (host.ppid === 0) return detected('pid1', 'started from outside its PID namespace (ppid 0): a container\'s main process')
 
   // Walk up past the wrappers. The generation that handed over to us is our parent only
   // until it exits: look at its parent instead, so every generation sees the same context.

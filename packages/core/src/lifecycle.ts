@@ -95,8 +95,9 @@ function handoverPolicy (context: ProcessContext): HandoverPolicy {
       return managed('a node:cluster worker shares its listener with the primary: the primary replaces workers ' +
         '(fork a new worker, then disconnect the old one)')
     case 'pid1':
-      return unsafe('this process is PID 1 of its PID namespace (a container entrypoint): when it exits after a handover, ' +
-        `the kernel kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)
+      return unsafe('this process is a container\'s main process (PID 1 of its PID namespace, or started into it from outside): ' +
+        'when it exits after a handover, the container ends and every process in it is killed, the new generation included. ' +
+        `Fix: ${RUN_UNDER_SUPERVISOR}`)
     case 'wrapper':
       return unsafe('the processes that started this one exit when it exits, up to PID 1 of the PID namespace: ' +
         `the kernel then kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)

@@ -129,6 +129,11 @@ test('PID 1 of a PID namespace', () => {
   assert.equal(context.kind, 'pid1')
   // Even with a notify socket: the namespace dies with PID 1 before systemd could follow.
   assert.equal(detect({ pid: 1, ppid: 0, env: { INVOCATION_ID: 'abc', NOTIFY_SOCKET: '/run/n' } }).kind, 'pid1')
+  // A pod that shares one PID namespace: pause is PID 1, and each container's main process
+  // has its parent outside the namespace, so getppid() says 0.
+  const pod = detect({ pid: 7, ppid: 0, procs: { 1: [0, 'pause', '/pause'] } })
+  assert.equal(pod.kind, 'pid1')
+  assert.match(pod.evidence, /ppid 0/)
 })
 
 test('a chain of wrappers up to PID 1: tini, docker-init, dumb-init, npm, pnpm, yarn, sh -c', () => {
