@@ -16,8 +16,14 @@ const PM2 = path.join(path.dirname(require.resolve('pm2/package.json')), 'bin', 
 
 interface Pm2App { pid: number, name: string, pm2_env: { status: string, restart_time: number, unstable_restarts: number, pm_id: number } }
 
+// PM2 looks for a newer version over the network unless told not to (as in bench/).
+const QUIET = { PM2_DISABLE_VERSION_CHECK: 'true' }
+
 async function pm2 (track: Tracker, home: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const run = track.startNode(PM2, { args, env: { PM2_HOME: home, ...env } })
+  // On first use it also checks unless this file exists.
+  fs.mkdirSync(home, { recursive: true })
+  if (!fs.existsSync(path.join(home, 'touch'))) fs.writeFileSync(path.join(home, 'touch'), String(Date.now()))
+  const run = track.startNode(PM2, { args, env: { PM2_HOME: home, ...QUIET, ...env } })
   const { code } = await run.exited
   const output = run.lines.join('\n')
   assert.equal(code, 0, `pm2 ${args.join(' ')}: ${output}`)
@@ -31,7 +37,7 @@ async function pm2 (track: Tracker, home: string, args: string[], env: Record<st
 function list (track: Tracker, home: string): Pm2App[] {
   const file = path.join(home, 'jlist.json')
   const fd = fs.openSync(file, 'w')
-  const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, [MARKER_ENV]: track.marker }
+  const env: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home, ...QUIET, [MARKER_ENV]: track.marker }
   delete env.NODE_TEST_CONTEXT
   try {
     const run = spawnSync(process.execPath, [PM2, 'jlist'], { env, stdio: ['ignore', fd, 'pipe'], timeout: 30_000 })
