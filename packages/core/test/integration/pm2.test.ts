@@ -14,7 +14,7 @@ import { appFiles, portFree, served, writeApp } from './managed-app.ts'
 const require = createRequire(import.meta.url)
 const PM2 = path.join(path.dirname(require.resolve('pm2/package.json')), 'bin', 'pm2')
 
-interface Pm2App { pid: number, name: string, pm2_env: { status: string, restart_time: number, unstable_restarts: number, pm_id: number } }
+interface Pm2App { pid: number, name: string, pm2_env: { status: string, restart_time: number, pm_id: number } }
 
 // PM2 looks for a newer version over the network unless told not to (as in bench/).
 const QUIET = { PM2_DISABLE_VERSION_CHECK: 'true' }
@@ -99,9 +99,10 @@ test('PM2 fork mode: kill -USR2 is refused and PM2 keeps tracking the app; resta
     ;[app] = list(track, home)
     assert.equal(app?.pid, now.pid, `PM2 tracks the process after pm2 ${command}`)
     assert.equal(app?.pm2_env.status, 'online')
-    assert.equal(app?.pm2_env.unstable_restarts, 0)
+    // Not unstable_restarts: PM2 counts any exit within min_uptime (1 s) of a start, a
+    // restart asked for included. A crash loop shows as restarts nobody asked for.
+    assert.equal(app?.pm2_env.restart_time, pids.length - 1, 'exactly the restarts asked for')
   }
-  assert.equal(app?.pm2_env.restart_time, 2, 'exactly the two restarts asked for')
   const drained = logged(out, 'drain:end').map((e) => e.pid)
   assert.deepEqual(drained, pids.slice(0, 2), 'each replaced process drained (SIGINT from PM2)')
 
