@@ -24,16 +24,22 @@ export function answeredPids (byPid: Record<string, number>, match: PidMatch): n
 
 /**
  * Resolves once every one of `loads` has had a 2xx answer from a pid that `match` names;
- * rejects after `timeoutMs` (default 15 s) saying which load is still waiting.
+ * rejects after `timeoutMs` (default 15 s) saying which load is still waiting. With
+ * `onlyNew`, answers counted before the call do not count: "served again since then".
  */
-export async function waitForAnswerFrom (loads: AnswerCounter | readonly AnswerCounter[], match: PidMatch, opts: { timeoutMs?: number, what?: string } = {}): Promise<void> {
+export async function waitForAnswerFrom (loads: AnswerCounter | readonly AnswerCounter[], match: PidMatch, opts: { timeoutMs?: number, what?: string, onlyNew?: boolean } = {}): Promise<void> {
   const list: readonly AnswerCounter[] = Array.isArray(loads) ? loads : [loads as AnswerCounter]
   const what = opts.what ?? (typeof match === 'function' ? 'the expected process' : `pid ${String(match)}`)
-  const answered = (load: AnswerCounter): boolean => answeredPids(load.snapshot().byPid, match).length > 0
+  const count = (load: AnswerCounter): number => {
+    const { byPid } = load.snapshot()
+    return answeredPids(byPid, match).reduce((n, pid) => n + (byPid[String(pid)] ?? 0), 0)
+  }
+  const before = list.map((load) => opts.onlyNew === true ? count(load) : 0)
+  const answered = (load: AnswerCounter, i: number): boolean => count(load) > (before[i] ?? 0)
   try {
-    await waitFor(() => list.every(answered), { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 5, what: `an answer from ${what}` })
+    await waitFor(() => list.every(answered), { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 5, what: `${opts.onlyNew === true ? 'a new' : 'an'} answer from ${what}` })
   } catch (err) {
-    const waiting = list.flatMap((load, i) => answered(load) ? [] : [`load ${i} (answers by pid: ${JSON.stringify(load.snapshot().byPid)})`])
+    const waiting = list.flatMap((load, i) => answered(load, i) ? [] : [`load ${i} (answers by pid: ${JSON.stringify(load.snapshot().byPid)})`])
     throw new Error(`${(err as Error).message}; still waiting: ${waiting.join('; ')}`)
   }
 }

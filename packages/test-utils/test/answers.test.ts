@@ -18,4 +18,8 @@ test('waitForAnswerFrom waits until every load has an answer from the pid, and s
   setTimeout(() => { a.byPid = { 7: 2 } }, 50)
   await waiting
   await assert.rejects(waitForAnswerFrom(loads, 8, { timeoutMs: 100, what: 'pid 8' }), /an answer from pid 8.*still waiting: load 0 .*load 1/)
+  await assert.rejects(waitForAnswerFrom(loads, 7, { timeoutMs: 100, onlyNew: true }), /a new answer from pid 7/, 'answers counted before the call do not count')
+  const again = waitForAnswerFrom(loads, [7], { timeoutMs: 5000, onlyNew: true })
+  setTimeout(() => { a.byPid = { 7: 3 }; b.byPid = { 7: 2 } }, 50)
+  await again
 })
