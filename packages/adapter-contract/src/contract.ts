@@ -9,7 +9,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { startLoad } from '@graceful-restart/test-utils'
+import { rounds, startLoad, waitFor } from '@graceful-restart/test-utils'
 import type { LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import type { AppEvent } from './app.ts'
@@ -20,7 +20,7 @@ import type { Answer } from './http.ts'
 export interface AdapterContractOptions {
   /** Absolute path of the fixture script (its contract: fixture.ts). */
   fixture: string
-  /** Back-to-back handovers in the load test. Default 50, or GR_CONTRACT_HANDOVERS. */
+  /** Back-to-back handovers in the load test. Default GR_CONTRACT_HANDOVERS, else rounds(50) (fewer when GR_TEST_SCALE < 1). */
   handovers?: number
   /**
    * The framework finishes its startup work before it binds (Fastify's onReady): the
@@ -66,7 +66,7 @@ function assertCloseHooks (app: RunningApp, pid: number): void {
 
 /** Registers the contract suite for one adapter (call it at the top level of a test file). */
 export function runAdapterContract (name: string, options: AdapterContractOptions): void {
-  const handovers = options.handovers ?? Number(process.env.GR_CONTRACT_HANDOVERS ?? 50)
+  const handovers = options.handovers ?? (process.env.GR_CONTRACT_HANDOVERS !== undefined ? Number(process.env.GR_CONTRACT_HANDOVERS) : rounds(50))
   const start = (t: Parameters<typeof RunningApp.start>[0], env: Record<string, string> = {}): Promise<RunningApp> =>
     RunningApp.start(t, { fixture: options.fixture, env: { ...options.env, ...env } })
 
@@ -101,8 +101,9 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       const mark = app.mark
       const { from, to, readyAt } = await app.handover()
       app.setBootMode(undefined)
-      await app.exitOf(from)
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      const exit = await app.exitOf(from)
+      // A probe sent after the old generation was gone has come back.
+      await waitFor(() => answers.some((a) => a.startedAt > exit.at) || errors.length > 0, { timeoutMs: 10_000, what: 'an answer to a probe sent after the old generation exited' })
       probing = false
       await probe
 
