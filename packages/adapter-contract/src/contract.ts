@@ -149,7 +149,7 @@ export function runAdapterContract (name: string, options: AdapterContractOption
 
     test(`${handovers} back-to-back handovers under keep-alive and new-connection load with slow requests in flight: 0 failed requests`, { timeout: 150_000 }, async (t) => {
       const app = await start(t)
-      const load = { port: app.port, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 140_000 }
+      const load = { port: app.port, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 160_000 }
       const keepAlive = startLoad({ ...load, keepAlive: true })
       const fresh = startLoad({ ...load, keepAlive: false })
       const replaced: Array<{ from: number, drainAt: number }> = []

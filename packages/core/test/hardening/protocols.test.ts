@@ -18,7 +18,7 @@ test(`HTTPS: ${HANDOVERS} handovers under keep-alive TLS load fail no request; r
   const agent = new https.Agent({ keepAlive: true, maxSockets: 12, rejectUnauthorized: false })
   t.after(() => agent.destroy())
   // Every 20th request is slow, so some are in flight at each handover.
-  const load = runLoad({ clients: 12, durationMs: 60_000 }, (_c, i) =>
+  const load = runLoad({ clients: 12, durationMs: 100_000 }, (_c, i) =>
     httpOnce({ port: app.port, path: i % 20 === 19 ? '/sleep?ms=300' : '/', agent, secure: true }))
   t.after(async () => { await load.stop() })
 
@@ -49,7 +49,7 @@ test(`HTTP/2: ${HANDOVERS} handovers under multiplexed load; sessions get GOAWAY
   const pool = new H2Pool(app.port, 4)
   t.after(() => pool.close())
   // 16 concurrent streams over 4 sessions; every 25th is slow.
-  const load = runLoad({ clients: 16, durationMs: 60_000 }, (c, i) => pool.request(c % 4, i % 25 === 24 ? '/sleep?ms=300' : '/'))
+  const load = runLoad({ clients: 16, durationMs: 100_000 }, (c, i) => pool.request(c % 4, i % 25 === 24 ? '/sleep?ms=300' : '/'))
   t.after(async () => { await load.stop() })
   await waitForAnswerFrom(load, app.pid)
 
@@ -211,7 +211,7 @@ for (const protocol of ['https', 'h2'] as const) {
     const track = tracker(t)
     const dir = tempDir(t)
     const app = await startApp(track, dir, { PROTOCOL: protocol, ...tlsFiles(dir) }, PROTOCOL_APP)
-    const fresh = runLoad({ clients: 16, durationMs: 60_000 }, async () => {
+    const fresh = runLoad({ clients: 16, durationMs: 100_000 }, async () => {
       if (protocol === 'https') return await httpOnce({ port: app.port, path: '/', agent: false, secure: true })
       const pool = new H2Pool(app.port, 1)
       try {

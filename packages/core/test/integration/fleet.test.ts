@@ -80,8 +80,8 @@ async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagno
   // Servers start in service: the empty slots must be marked down before traffic is counted.
   for (const slot of [3, 4, 5]) await state(slot, 'DOWN')
 
-  const keepAlive = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
-  const fresh = startLoad({ port: front, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
+  const keepAlive = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
+  const fresh = startLoad({ port: front, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   await waitForAnswerFrom([keepAlive, fresh], instances.map((i) => i.pid))
   const started = Date.now()

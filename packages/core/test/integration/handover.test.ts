@@ -10,8 +10,8 @@ test(`${HANDOVERS} handovers under keep-alive and new-connection load fail no re
   const track = tracker(t)
   const app = await startApp(track, tempDir(t))
   const firstPort = app.port
-  const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
-  const fresh = startLoad({ port: app.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
+  const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 190_000 })
+  const fresh = startLoad({ port: app.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 190_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
 
   const windows: Array<{ oldPid: number, signalAt: number }> = []

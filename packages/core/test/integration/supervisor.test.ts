@@ -49,8 +49,8 @@ const ROLLING_RELOADS = rounds(20)
 test(`${RELOADS} reloads of the supervisor under load fail no request and keep its PID; stop leaves nothing behind`, { timeout: 180_000 }, async (t) => {
   const track = tracker(t)
   const s = await supervise(t, track, 1)
-  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
-  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
+  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 190_000 })
+  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 190_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const durations: number[] = []
   const workerOf = (generation: number): number | undefined => s.status()?.workers.find((w) => w.generation === generation && w.state === 'ready')?.pid
@@ -87,8 +87,8 @@ test(`${RELOADS} reloads of the supervisor under load fail no request and keep i
 test(`--workers 2: ${ROLLING_RELOADS} rolling reloads never drop below two ready workers and fail no request`, { timeout: 120_000 }, async (t) => {
   const track = tracker(t)
   const s = await supervise(t, track, 2)
-  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 100_000 })
-  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 100_000 })
+  const keepAlive = startLoad({ port: s.port, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
+  const fresh = startLoad({ port: s.port, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   let minReady = 2
   const watch = setInterval(() => {
