@@ -99,8 +99,8 @@ test('a second SIGTERM during the drain exits at once with 128+15', async () => 
   req.on('error', () => {})
   server.removeAllListeners('request')
   server.on('request', () => {})
-  await once(server, 'connection')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // In flight once the server has parsed it (a connection alone is still idle).
+  await once(server, 'request')
   p.signal('SIGTERM')
   p.signal('SIGTERM')
   assert.deepEqual(p.exits, [143])
