@@ -5,6 +5,8 @@
  * flight, and binding without listening for the supervisor.
  */
 import fs from 'node:fs'
+import { constants as osConstants } from 'node:os'
+import { getSystemErrorName } from 'node:util'
 import type { ServerResponse } from 'node:http'
 import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
@@ -189,7 +191,7 @@ export interface BoundSocket {
   close: () => void
 }
 
-interface ServerHandle { fd: number, close: () => void }
+interface ServerHandle { fd: number, close: () => void, getsockname?: (out: { port?: number }) => number }
 type CreateServerHandle = (address: string | null, port: number, addressType: number) => ServerHandle | number
 
 function createServerHandle (): CreateServerHandle {
@@ -201,10 +203,27 @@ function createServerHandle (): CreateServerHandle {
   return fn
 }
 
+/** The coded error for a failed bind: ERR_GRACEFUL_ADDRESS_IN_USE or ERR_GRACEFUL_BIND, with the errno name. */
+export function bindError (errno: number, what: string): GracefulError {
+  let name: string
+  try {
+    name = getSystemErrorName(errno)
+  } catch {
+    name = `errno ${errno}`
+  }
+  const err = new GracefulError(name === 'EADDRINUSE' ? 'ERR_GRACEFUL_ADDRESS_IN_USE' : 'ERR_GRACEFUL_BIND', `cannot bind ${what}: ${name}`)
+  return Object.assign(err, { errno: name, syscall: 'bind', address: what })
+}
+
 function bound (handle: ServerHandle | number, what: string): BoundSocket {
-  if (typeof handle === 'number') {
-    const code = handle === -98 ? 'EADDRINUSE' : handle === -13 ? 'EACCES' : handle === -99 ? 'EADDRNOTAVAIL' : `errno ${handle}`
-    throw new GracefulError(handle === -98 ? 'ERR_GRACEFUL_ADDRESS_IN_USE' : 'ERR_GRACEFUL_INVALID_OPTION', `cannot bind ${what}: ${code}`)
+  if (typeof handle === 'number') throw bindError(handle, what)
+  // libuv defers a TCP bind's EADDRINUSE to listen() and reports success: the socket is
+  // left unbound, and a worker's listen() would then serve on a random port. An unbound
+  // socket has port 0; a bound one never has (the kernel picks one for a bind to port 0).
+  const out: { port?: number } = {}
+  if (handle.getsockname !== undefined && (handle.getsockname(out) !== 0 || out.port === undefined || out.port === 0)) {
+    handle.close()
+    throw bindError(-(osConstants.errno.EADDRINUSE), what)
   }
   return { fd: handle.fd, close: () => { handle.close() } }
 }

@@ -2,6 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
+import { once } from 'node:events'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
@@ -161,6 +163,22 @@ test('a SIGKILLed supervisor leaves no orphaned worker behind', { timeout: 30_00
   process.kill(s.pid, 'SIGKILL')
   await waitGone(workers, 15_000)
   assert.ok(workers.every((pid) => !isAlive(pid)))
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
+test('--listen on an address already in use fails at start with ERR_GRACEFUL_ADDRESS_IN_USE; no worker serves some other port', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const holder = net.createServer().listen(0, '127.0.0.1')
+  await once(holder, 'listening')
+  t.after(() => holder.close())
+  const port = (holder.address() as net.AddressInfo).port
+  // libuv defers a TCP bind's EADDRINUSE to listen(): unchecked, the supervisor started and
+  // its workers listened on the unbound socket, which the kernel gave a random port.
+  for (const address of [`127.0.0.1:${port}`, String(port)]) {
+    const sup = track.startNode(CLI, { args: ['run', '--listen', address, '--', process.execPath, FIXTURE], env: { PORT: String(port), HOST: '127.0.0.1' } })
+    assert.deepEqual(await sup.exited, { code: 1, signal: null }, sup.lines.join('\n'))
+    assert.match(sup.lines.join('\n'), new RegExp(`ERR_GRACEFUL_ADDRESS_IN_USE: cannot bind (127\\.0\\.0\\.1|\\[::\\]):${port}: EADDRINUSE`))
+  }
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 
