@@ -11,6 +11,7 @@ import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
+import { openSupervisorChannel, type SupervisorChannel } from './supervisor/worker-channel.ts'
 
 export interface Platform {
   readonly pid: number
@@ -23,6 +24,8 @@ export interface Platform {
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
+  /** Under the supervisor: the channel it offered (`version`), or undefined without one. */
+  openChannel: (version: number | undefined) => SupervisorChannel | undefined
   notifySystemd: (args: string[]) => void
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
@@ -47,6 +50,7 @@ export function nodePlatform (): Platform {
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
+    openChannel: (version) => openSupervisorChannel(version),
     notifySystemd: (args) => { notifySystemd(process.env, args) },
     writePidFile,
     removePidFile,

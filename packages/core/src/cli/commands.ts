@@ -16,7 +16,8 @@ export interface CliIo {
 
 export const USAGE = `usage:
   graceful-restart run [options] -- <command> [args...]
-      --listen ADDR         socket to own: PORT, HOST:PORT, [IPv6]:PORT or unix:/path (repeatable)
+      --listen ADDR         socket to bind before any worker starts: PORT, HOST:PORT, [IPv6]:PORT or
+                            unix:/path (repeatable); without it, workers ask for the addresses they listen on
       --workers N           processes serving the same sockets (default 1)
       --pid-file FILE       write the supervisor's PID here (status goes to FILE.json)
       --status-file FILE    where to write the status (default: PID file + .json)

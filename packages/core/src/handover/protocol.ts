@@ -11,6 +11,9 @@
  *                                readiness pipe then stays open as a lifeline: when it reaches
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
+ *   GRACEFUL_RESTART_CHANNEL     only under the supervisor: the version of the IPC channel it
+ *                                opened to the worker (supervisor/messages.ts), on which the
+ *                                worker asks for sockets and reloads
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -23,8 +26,9 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 /** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
+export const ENV_CHANNEL = 'GRACEFUL_RESTART_CHANNEL'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER] as const
+export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const

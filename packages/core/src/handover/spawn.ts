@@ -1,12 +1,14 @@
 /**
  * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
- * them on which it reports readiness.
+ * them on which it reports readiness. A supervisor's worker also gets Node's IPC channel,
+ * on which it asks for sockets and reloads (supervisor/messages.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
+import { CHANNEL_VERSION } from '../supervisor/messages.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
+  ENV_CHANNEL, ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
   decodeMessage, encodeListeners, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
@@ -22,6 +24,14 @@ export interface GenerationSpec {
   worker?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
+}
+
+/** A supervisor's end of the IPC channel to one worker. */
+export interface ChildChannel {
+  /** Resolves once sent; rejects when the worker is gone. `handle`: a listening socket's libuv handle. */
+  send: (message: object, handle?: object) => Promise<void>
+  /** Every message the worker sends on the library's behalf ('internalMessage'; the app's own are not ours). */
+  onMessage: (fn: (message: unknown, handle: unknown) => void) => void
 }
 
 export interface GenerationEvents {
@@ -40,6 +50,8 @@ export interface NextGeneration {
   readonly stderr: Readable | null
   /** Forget the child after it became ready: the parent leaves, the child stays. */
   release: () => void
+  /** Under the supervisor: the IPC channel to the worker. */
+  readonly channel?: ChildChannel | undefined
 }
 
 const MAX_LINE = 4096
@@ -54,7 +66,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     [ENV_PARENT]: String(spec.parentPid),
     [ENV_GENERATION]: String(spec.generation),
     [ENV_VERSION]: String(PROTOCOL_VERSION),
-    ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker) }),
+    ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker), [ENV_CHANNEL]: String(CHANNEL_VERSION) }),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'
@@ -64,7 +76,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env,
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe']
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])]
     })
   } catch (err) {
     queueMicrotask(() => events.onError(err as Error))
@@ -118,9 +130,25 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
   child.once('exit', onExit)
   child.once('error', onError)
 
+  const channel: ChildChannel | undefined = spec.worker === undefined
+    ? undefined
+    : {
+        send: (message, handle) => new Promise<void>((resolve, reject) => {
+          // With a callback, a worker that is gone is reported here, never as an 'error' event.
+          const callback = (err: Error | null): void => { if (err === null) resolve(); else reject(err) }
+          try {
+            child.send(message, handle as Parameters<ChildProcess['send']>[1], callback)
+          } catch (err) {
+            reject(err as Error)
+          }
+        }),
+        onMessage: (fn) => { child.on('internalMessage' as 'message', fn) }
+      }
+
   return {
     pid: child.pid,
     exited,
+    channel,
     stdout: child.stdout,
     stderr: child.stderr,
     kill: (signal) => { child.kill(signal) },

@@ -2,7 +2,8 @@
  * The only file that reaches past Node's public API: the fd behind a listening server
  * (needed to pass it to the next generation), what the kernel says about an inherited fd
  * on Linux (needed to refuse a socket we should not own), a connection's response in
- * flight, and binding without listening for the supervisor.
+ * flight, binding without listening for the supervisor, and listening on a socket the
+ * supervisor passed over IPC.
  */
 import fs from 'node:fs'
 import { constants as osConstants } from 'node:os'
@@ -188,11 +189,18 @@ export function closeFd (fd: number): void {
 /** A socket bound to its address but not listening: the supervisor holds it, workers accept on it. */
 export interface BoundSocket {
   fd: number
+  /** The libuv handle, which the supervisor passes to a worker over the IPC channel. */
+  handle: object
+  /** The address the kernel gave, `host:port` (the port of a `listen(0)`); undefined for unix sockets. */
+  address: string | undefined
   close: () => void
 }
 
-interface ServerHandle { fd: number, close: () => void, getsockname?: (out: { port?: number }) => number }
-type CreateServerHandle = (address: string | null, port: number, addressType: number) => ServerHandle | number
+interface ServerHandle { fd: number, close: () => void, getsockname?: (out: { address?: string, port?: number }) => number }
+type CreateServerHandle = (address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number) => ServerHandle | number
+
+/** libuv's UV_TCP_IPV6ONLY, as Node passes it for `listen({ ipv6Only: true })`. */
+const TCP_IPV6ONLY = 1
 
 function createServerHandle (): CreateServerHandle {
   // Node's cluster module binds this way (SCHED_NONE); there is no public equivalent.
@@ -217,28 +225,59 @@ export function bindError (errno: number, what: string): GracefulError {
 
 function bound (handle: ServerHandle | number, what: string): BoundSocket {
   if (typeof handle === 'number') throw bindError(handle, what)
+  if (handle.getsockname === undefined) return { fd: handle.fd, handle, address: undefined, close: () => { handle.close() } }
   // libuv defers a TCP bind's EADDRINUSE to listen() and reports success: the socket is
   // left unbound, and a worker's listen() would then serve on a random port. An unbound
   // socket has port 0; a bound one never has (the kernel picks one for a bind to port 0).
-  const out: { port?: number } = {}
-  if (handle.getsockname !== undefined && (handle.getsockname(out) !== 0 || out.port === undefined || out.port === 0)) {
+  const out: { address?: string, port?: number } = {}
+  if (handle.getsockname(out) !== 0 || out.port === undefined || out.port === 0) {
     handle.close()
     throw bindError(-(osConstants.errno.EADDRINUSE), what)
   }
-  return { fd: handle.fd, close: () => { handle.close() } }
+  const address = `${out.address?.includes(':') === true ? `[${out.address}]` : out.address ?? ''}:${out.port}`
+  return { fd: handle.fd, handle, address, close: () => { handle.close() } }
 }
 
 /** Binds a TCP address without listening; `host` undefined means every address (:: or 0.0.0.0). */
-export function bindTcpUnlistened (host: string | undefined, port: number): BoundSocket {
+export function bindTcpUnlistened (host: string | undefined, port: number, ipv6Only = false): BoundSocket {
   const create = createServerHandle()
+  const flags = ipv6Only ? TCP_IPV6ONLY : 0
   if (host === undefined) {
-    const any6 = create('::', port, 6)
+    const any6 = create('::', port, 6, undefined, flags)
     return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), `0.0.0.0:${port}`) : bound(any6, `[::]:${port}`)
   }
-  return bound(create(host, port, host.includes(':') ? 6 : 4), `${host}:${port}`)
+  const v6 = host.includes(':')
+  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), v6 ? `[${host}]:${port}` : `${host}:${port}`)
 }
 
 /** Binds a unix socket path without listening; libuv removes the path when this handle closes. */
 export function bindUnixUnlistened (path: string): BoundSocket {
   return bound(createServerHandle()(path, -1, -1), path)
+}
+
+/** A libuv handle for a listening fd the supervisor was given (systemd), so it can be passed over IPC. */
+export function handleForFd (fd: number): object {
+  const handle = createServerHandle()(null, null, null, fd)
+  if (typeof handle === 'number') throw bindError(handle, `fd ${fd}`)
+  return handle
+}
+
+// Handles received for unix sockets: see listenOnReceived.
+const keptPipeHandles = new Set<object>()
+
+/**
+ * Listens on a socket the supervisor passed over the IPC channel. A TCP handle is adopted as
+ * it is (`server.listen(handle)`). Node takes a Pipe handle only by its fd, which opens a
+ * second libuv handle on the same fd: the received one is kept, unused and never closed,
+ * since closing it would close the fd the server listens on.
+ */
+export function listenOnReceived (server: Server, original: (...args: unknown[]) => unknown, handle: object,
+  backlog: number | undefined, callback: ((...a: unknown[]) => void) | undefined): void {
+  const rest = callback === undefined ? [] : [callback]
+  if (handle.constructor.name === 'TCP') {
+    original.call(server, handle, ...(backlog === undefined ? [] : [backlog]), ...rest)
+    return
+  }
+  keptPipeHandles.add(handle)
+  original.call(server, { fd: (handle as { fd: number }).fd, backlog }, ...rest)
 }

@@ -5,7 +5,7 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION,
+  ENV_CHANNEL, ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION,
   SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeListeners
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
@@ -30,6 +30,8 @@ export interface Inheritance {
   /** Set when this process is a worker of `graceful-restart run`: the supervisor's pid. */
   supervisorPid?: number | undefined
   worker?: number | undefined
+  /** Under the supervisor: the version of the channel it opened to this worker (supervisor/messages.ts). */
+  channel?: number | undefined
   /** Variables that were present but not meant for this process; reported, never adopted. */
   ignored: GracefulError[]
 }
@@ -105,6 +107,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   const supervisorPid = parseIntStrict(values[ENV_SUPERVISOR])
   if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)
   const worker = parseIntStrict(values[ENV_WORKER])
+  const channel = supervisorPid === undefined ? undefined : parseIntStrict(values[ENV_CHANNEL])
 
   const sockets = passed.map(({ fd, key }): InheritedSocket => {
     const info = describe(fd, supervisorPid !== undefined)
@@ -113,7 +116,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     }
     return { fd, key, source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

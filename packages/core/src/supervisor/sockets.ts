@@ -1,23 +1,35 @@
 /**
  * The supervisor's sockets: parsed from `--listen`, adopted from systemd when it passed them,
- * otherwise bound here without listening. The supervisor never accepts a connection: the
- * first worker's listen() turns the socket into a listening one, and it stays listening for
- * as long as the supervisor holds it, so connections queue in the kernel even while no
- * worker runs.
+ * or asked for by a worker whose `listen()` names an address the supervisor does not hold
+ * yet; the supervisor binds each once, without listening, and keeps it. It never accepts a
+ * connection: the first worker's listen() turns the socket into a listening one, and it stays
+ * listening for as long as the supervisor holds it, so connections queue in the kernel even
+ * while no worker runs. Every worker started later gets all of them at fds 3, 4, ...
  */
+import dns from 'node:dns'
 import fs from 'node:fs'
+import net from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { listenerKey, type ListenRequest } from '../listeners/address.ts'
 import { probeUnix } from '../listeners/bind.ts'
-import { bindTcpUnlistened, bindUnixUnlistened } from '../listeners/fd.ts'
+import { bindTcpUnlistened, bindUnixUnlistened, handleForFd, type BoundSocket } from '../listeners/fd.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { ListenerRegistry } from '../listeners/registry.ts'
+import { specKey, type SocketSpec } from './messages.ts'
+
+/** Where a socket came from: `--listen`, systemd socket activation, or a worker's listen(). */
+export type SocketSource = 'listen' | 'systemd' | 'worker'
 
 export interface SupervisedSocket {
   key: string
   fd: number
-  /** Where it came from, for status and logs. */
-  source: 'bound' | 'systemd'
+  source: SocketSource
+  /** `host:port` it is bound to when known: the port a `listen(0)` got. */
+  address: string | undefined
+  /** For a socket a worker asked for: which worker, for status and logs. */
+  askedBy: string | undefined
+  /** The libuv handle passed to a worker over IPC (made on demand for systemd's fds). */
+  handle: () => object
   close: () => void
 }
 
@@ -36,37 +48,124 @@ export function parseListenAddress (text: string): ListenRequest & { kind: 'tcp'
   return { kind: 'tcp', host, port, backlog: undefined }
 }
 
-export async function openSockets (addresses: string[], systemd: InheritedSocket[]): Promise<SupervisedSocket[]> {
-  const requests = addresses.map(parseListenAddress)
-  const registry = new ListenerRegistry(systemd)
-  const opened: SupervisedSocket[] = []
+/** A host to bind: `localhost` is 127.0.0.1 (as for `--listen`), other names are looked up. */
+async function bindableHost (host: string | undefined): Promise<string | undefined> {
+  if (host === undefined || net.isIP(host) !== 0) return host
+  if (host === 'localhost') return '127.0.0.1'
   try {
-    for (const request of requests) {
-      const key = listenerKey(request) as string
-      const adopted = registry.claim(request)
-      if (adopted !== undefined) {
-        opened.push({ key, fd: adopted.fd, source: 'systemd', close: () => { try { fs.closeSync(adopted.fd) } catch {} } })
-        continue
-      }
-      if (request.kind === 'unix') {
-        const state = await probeUnix(request.path)
-        if (state === 'in-use') throw new GracefulError('ERR_GRACEFUL_ADDRESS_IN_USE', `unix socket ${request.path} is served by another process`)
-        if (state === 'stale') fs.rmSync(request.path, { force: true })
-        opened.push({ key, source: 'bound', ...bindUnixUnlistened(request.path) })
-      } else {
-        const host = request.host === 'localhost' ? '127.0.0.1' : request.host
-        opened.push({ key, source: 'bound', ...bindTcpUnlistened(host, request.port) })
-      }
-    }
-    // systemd sockets that no --listen names are passed on too: the app may claim them by address.
-    for (const socket of registry.unclaimed) {
-      const info = socket.info
-      const key = info.kind === 'tcp' ? `tcp:${info.host}:${info.port}` : info.kind === 'unix' ? `unix:${info.path}` : undefined
-      if (key !== undefined) opened.push({ key, fd: socket.fd, source: 'systemd', close: () => { try { fs.closeSync(socket.fd) } catch {} } })
-    }
+    return (await dns.promises.lookup(host)).address
   } catch (err) {
-    for (const s of opened) s.close()
-    throw err
+    const code = (err as NodeJS.ErrnoException).code
+    throw Object.assign(new GracefulError('ERR_GRACEFUL_BIND', `cannot bind ${host}: the name does not resolve (${code ?? String(err)})`), { errno: code })
   }
-  return opened
+}
+
+function fromFd (key: string, fd: number, source: SocketSource, address: string | undefined): SupervisedSocket {
+  let handle: object | undefined
+  return {
+    key, fd, source, address, askedBy: undefined,
+    handle: () => (handle ??= handleForFd(fd)),
+    close: () => {
+      if (handle !== undefined) (handle as { close: () => void }).close()
+      else try { fs.closeSync(fd) } catch {}
+    }
+  }
+}
+
+function fromBound (key: string, bound: BoundSocket, source: SocketSource, askedBy?: string): SupervisedSocket {
+  return { key, fd: bound.fd, source, address: bound.address, askedBy, handle: () => bound.handle, close: bound.close }
+}
+
+export class SocketTable {
+  #sockets: SupervisedSocket[] = []
+  // Binds run one at a time: two workers asking for one address at once get one socket.
+  #queue: Promise<unknown> = Promise.resolve()
+
+  get all (): readonly SupervisedSocket[] {
+    return this.#sockets
+  }
+
+  /** Binds `--listen` addresses and adopts systemd's sockets; before any worker exists. */
+  async open (addresses: string[], systemd: InheritedSocket[]): Promise<void> {
+    const requests = addresses.map(parseListenAddress)
+    const registry = new ListenerRegistry(systemd)
+    try {
+      for (const request of requests) {
+        const key = listenerKey(request) as string
+        const adopted = registry.claim(request)
+        if (adopted !== undefined) {
+          this.#sockets.push(fromFd(key, adopted.fd, 'systemd', describe(adopted)))
+        } else {
+          this.#sockets.push(fromBound(key, await this.#bind(request.kind === 'tcp'
+            ? { kind: 'tcp', host: request.host, port: request.port, ipv6Only: false }
+            : { kind: 'unix', path: request.path, readableAll: false, writableAll: false }), 'listen'))
+        }
+      }
+      // systemd sockets that no --listen names are passed on too: the app may claim them by address.
+      for (const socket of registry.unclaimed) {
+        const info = socket.info
+        const key = info.kind === 'tcp' ? `tcp:${info.host}:${info.port}` : info.kind === 'unix' ? `unix:${info.path}` : undefined
+        if (key !== undefined) this.#sockets.push(fromFd(key, socket.fd, 'systemd', describe(socket)))
+      }
+    } catch (err) {
+      this.closeAll()
+      throw err
+    }
+  }
+
+  /**
+   * The index-th socket for the address a worker's listen() names: one the supervisor holds,
+   * or one it binds now (`bound`) and keeps. Rejects with ERR_GRACEFUL_ADDRESS_IN_USE or ERR_GRACEFUL_BIND.
+   */
+  obtain (spec: SocketSpec, index: number, askedBy: string): Promise<{ socket: SupervisedSocket, bound: boolean }> {
+    const key = specKey(spec)
+    const step = this.#queue.then(async () => {
+      const same = this.#sockets.filter((s) => s.key === key)
+      const held = same[index]
+      if (held !== undefined) return { socket: held, bound: false }
+      if (index > same.length) {
+        throw new GracefulError('ERR_GRACEFUL_CHANNEL', `a worker asked for socket ${index + 1} of ${key}; the supervisor holds ${same.length}`)
+      }
+      const socket = fromBound(key, await this.#bind(spec), 'worker', askedBy)
+      this.#sockets.push(socket)
+      return { socket, bound: true }
+    })
+    this.#queue = step.catch(() => {})
+    return step
+  }
+
+  async #bind (spec: SocketSpec): Promise<BoundSocket> {
+    if (spec.kind === 'tcp') return bindTcpUnlistened(await bindableHost(spec.host), spec.port, spec.ipv6Only)
+    const { path } = spec
+    if (!path.startsWith('\0')) {
+      const state = await probeUnix(path)
+      if (state === 'in-use') {
+        throw Object.assign(new GracefulError('ERR_GRACEFUL_ADDRESS_IN_USE', `unix socket ${path} is served by another process`), { errno: 'EADDRINUSE' })
+      }
+      // A path nobody answers on is a leftover of a crashed process: safe to replace.
+      if (state === 'stale') fs.rmSync(path, { force: true })
+    }
+    const bound = bindUnixUnlistened(path)
+    // The app's readableAll/writableAll, applied as Node applies them. The socket is not
+    // listening yet, so nobody can connect before its mode is set.
+    const mode = (spec.readableAll ? 0o444 : 0) | (spec.writableAll ? 0o222 : 0)
+    if (mode !== 0 && !path.startsWith('\0')) {
+      try {
+        fs.chmodSync(path, mode)
+      } catch (err) {
+        bound.close()
+        throw new GracefulError('ERR_GRACEFUL_BIND', `cannot set the mode of ${path}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    return bound
+  }
+
+  closeAll (): void {
+    for (const s of this.#sockets.splice(0)) s.close()
+  }
+}
+
+function describe (socket: InheritedSocket): string | undefined {
+  const info = socket.info
+  return info.kind === 'tcp' ? `${info.host.includes(':') ? `[${info.host}]` : info.host}:${info.port}` : undefined
 }

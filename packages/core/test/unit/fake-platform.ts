@@ -3,6 +3,7 @@
 import type { Platform } from '../../src/platform.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
+import type { SupervisorChannel } from '../../src/supervisor/worker-channel.ts'
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -40,6 +41,9 @@ export class FakePlatform implements Platform {
   lifelines: Array<() => void> = []
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
+  /** What openChannel() answers: set it to play a supervisor's channel. */
+  channel: SupervisorChannel | undefined = undefined
+  openChannel = (): SupervisorChannel | undefined => this.channel
   notified: string[][] = []
   notifySystemd = (args: string[]): void => { this.notified.push(args) }
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
