@@ -24,6 +24,8 @@ export interface GenerationSpec {
   worker?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
+  /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
+  ids?: { uid: number, gid: number } | undefined
 }
 
 /** A supervisor's end of the IPC channel to one worker. */
@@ -76,7 +78,8 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env,
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])]
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])],
+      ...spec.ids
     })
   } catch (err) {
     queueMicrotask(() => events.onError(err as Error))

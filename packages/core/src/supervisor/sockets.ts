@@ -33,6 +33,12 @@ export interface SupervisedSocket {
   close: () => void
 }
 
+/** `--socket-mode` and `--socket-group`: applied to every unix socket the supervisor binds. */
+export interface UnixSocketOptions {
+  mode: number | undefined
+  gid: number | undefined
+}
+
 /** `8080`, `:8080`, `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`, `unix:/run/app.sock`, `/run/app.sock`. */
 export function parseListenAddress (text: string): ListenRequest & { kind: 'tcp' | 'unix' } {
   const fail = (): never => {
@@ -77,9 +83,14 @@ function fromBound (key: string, bound: BoundSocket, source: SocketSource, asked
 }
 
 export class SocketTable {
+  readonly #unix: UnixSocketOptions
   #sockets: SupervisedSocket[] = []
   // Binds run one at a time: two workers asking for one address at once get one socket.
   #queue: Promise<unknown> = Promise.resolve()
+
+  constructor (unix: UnixSocketOptions = { mode: undefined, gid: undefined }) {
+    this.#unix = unix
+  }
 
   get all (): readonly SupervisedSocket[] {
     return this.#sockets
@@ -146,18 +157,23 @@ export class SocketTable {
       if (state === 'stale') fs.rmSync(path, { force: true })
     }
     const bound = bindUnixUnlistened(path)
-    // The app's readableAll/writableAll, applied as Node applies them. The socket is not
-    // listening yet, so nobody can connect before its mode is set.
-    const mode = (spec.readableAll ? 0o444 : 0) | (spec.writableAll ? 0o222 : 0)
-    if (mode !== 0 && !path.startsWith('\0')) {
+    if (!path.startsWith('\0')) {
       try {
-        fs.chmodSync(path, mode)
+        this.#applyUnixOptions(path, spec)
       } catch (err) {
         bound.close()
-        throw new GracefulError('ERR_GRACEFUL_BIND', `cannot set the mode of ${path}: ${(err as Error).message}`, { cause: err })
+        throw new GracefulError('ERR_GRACEFUL_BIND', `cannot set the mode or group of ${path}: ${(err as Error).message}`, { cause: err })
       }
     }
     return bound
+  }
+
+  // The socket is not listening yet, so nobody can connect before its mode is set.
+  #applyUnixOptions (path: string, spec: Extract<SocketSpec, { kind: 'unix' }>): void {
+    const asked = (spec.readableAll ? 0o444 : 0) | (spec.writableAll ? 0o222 : 0)
+    const mode = this.#unix.mode ?? (asked === 0 ? undefined : asked)
+    if (mode !== undefined) fs.chmodSync(path, mode)
+    if (this.#unix.gid !== undefined) fs.chownSync(path, -1, this.#unix.gid)
   }
 
   closeAll (): void {

@@ -12,9 +12,10 @@ import { GracefulError } from '../errors.ts'
 import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
+import { startAs, userEnv, type Credentials } from './credentials.ts'
 import { CHANNEL_VERSION, decodeWorkerMessage, encode, specKey, type SupervisorMessage } from './messages.ts'
 import { labelLines } from './output.ts'
-import { SocketTable } from './sockets.ts'
+import { SocketTable, type UnixSocketOptions } from './sockets.ts'
 import { writeStatus, type HandoverStatus, type SocketStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
 
 export interface SupervisorOptions {
@@ -30,6 +31,12 @@ export interface SupervisorOptions {
   cwd: string
   env: NodeJS.ProcessEnv
   systemd: InheritedSocket[]
+  /** `--user`/`--group`: run workers as this user (the supervisor keeps its own identity). */
+  user?: Credentials | undefined
+  /** Where setpriv is, to give workers their supplementary groups; undefined: spawn's uid/gid only. */
+  setpriv?: string | undefined
+  /** `--socket-mode`/`--socket-group` for the unix sockets the supervisor binds. */
+  unixSockets?: UnixSocketOptions
   stdout: Writable
   stderr: Writable
   exit: (code: number) => void
@@ -77,7 +84,7 @@ export class Supervisor {
 
   constructor (options: SupervisorOptions) {
     this.#o = options
-    this.#sockets = new SocketTable()
+    this.#sockets = new SocketTable(options.unixSockets)
   }
 
   #log (msg: string): void {
@@ -92,7 +99,13 @@ export class Supervisor {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
     this.#generation = this.#servingGeneration = 1
-    this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.all.map((s) => s.key).join(', ') || 'no sockets yet (workers ask for theirs)'}`)
+    const user = this.#o.user
+    this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.all.map((s) => s.key).join(', ') || 'no sockets yet (workers ask for theirs)'}` +
+      (user === undefined ? '' : ` as ${user.user} (uid ${user.uid}, gid ${user.gid}, groups ${user.groups.join(',')})`))
+    if (user !== undefined) {
+      const { lost } = startAs(user, this.#launch(), this.#o.setpriv)
+      if (lost.length > 0) this.#log(`setpriv not found: workers run as uid ${user.uid} gid ${user.gid} without their supplementary groups ${lost.join(',')} (install util-linux's setpriv to keep them)`)
+    }
     for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0))
     this.#state = 'running'
     this.#writeStatus()
@@ -127,14 +140,17 @@ export class Supervisor {
     const worker = {
       slot, generation, state: 'starting', startedAt: Date.now(), restarts, ready
     } as Worker
+    const user = this.#o.user
+    const as = user === undefined ? undefined : startAs(user, this.#launch(), this.#o.setpriv)
     worker.proc = spawnGeneration({
-      launch: this.#launch(),
-      env: this.#o.env,
+      launch: as?.launch ?? this.#launch(),
+      env: user === undefined ? this.#o.env : userEnv(this.#o.env, user),
       listeners: this.#sockets.all.map((s) => ({ fd: s.fd, key: s.key })),
       parentPid: process.pid,
       generation,
       worker: slot,
-      output: 'pipe'
+      output: 'pipe',
+      ids: as?.ids
     }, {
       onReady: () => {
         worker.state = 'ready'

@@ -133,8 +133,9 @@ test('a unix socket a worker asks for belongs to the supervisor: replaced worker
   const track = tracker(t)
   const dir = tempDir(t)
   const socketPath = path.join(dir, 'app.sock')
-  const s = await supervise(track, dir, [process.execPath, FIXTURE], { SOCKET_PATH: socketPath })
+  const s = await supervise(track, dir, [process.execPath, FIXTURE], { SOCKET_PATH: socketPath }, ['--socket-mode', '0600'])
   assert.deepEqual(s.status()?.sockets.map((x) => [x.key, x.source]), [[`unix:${socketPath}`, 'worker']])
+  assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600)
   const load = startLoad({ socketPath, keepAlive: false, clients: 4, slowEvery: 10, slowMs: 100, durationMs: 30_000 })
   t.after(async () => { await load.stop() })
   const first = s.status()?.workers.map((w) => w.pid) ?? []

@@ -48,15 +48,19 @@ test('a bind that fails is a coded error, and the table stays usable', async (t)
   assert.equal((await table.obtain(tcp(0, 'localhost'), 0, 'worker 0')).socket.address?.startsWith('127.0.0.1:'), true)
 })
 
-test('a unix socket a worker asks for: its mode set before anyone can connect; the supervisor owns the path', async (t) => {
+test('a unix socket a worker asks for gets --socket-mode and --socket-group before anyone can connect; the supervisor owns the path', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-table-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const table = new SocketTable()
+  const gid = os.userInfo().gid
+  const table = new SocketTable({ mode: 0o660, gid })
   const socketPath = path.join(dir, 'app.sock')
   const { socket } = await table.obtain({ kind: 'unix', path: socketPath, readableAll: false, writableAll: false }, 0, 'worker 0')
   assert.equal(socket.key, `unix:${socketPath}`)
-  assert.equal(fs.statSync(socketPath).isSocket(), true)
-  // The app's readableAll/writableAll apply, as Node applies them.
+  const stat = fs.statSync(socketPath)
+  assert.equal(stat.isSocket(), true)
+  assert.equal(stat.mode & 0o777, 0o660)
+  assert.equal(stat.gid, gid)
+  // Without --socket-mode, the app's readableAll/writableAll apply, as Node applies them.
   const plain = new SocketTable()
   const other = path.join(dir, 'public.sock')
   await plain.obtain({ kind: 'unix', path: other, readableAll: true, writableAll: true }, 0, 'worker 0')
