@@ -33,7 +33,7 @@ export const USAGE = `usage:
   graceful-restart reload --pid-file FILE [--wait] [--timeout MS]
   graceful-restart stop   --pid-file FILE [--timeout MS]
   graceful-restart status --pid-file FILE [--json]
-signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM or SIGINT drain and stop (twice: at once)`
+signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM, SIGINT or SIGQUIT drain and stop (twice: at once)`
 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 

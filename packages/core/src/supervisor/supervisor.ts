@@ -58,6 +58,8 @@ const CRASH_WINDOW = 60_000
 const CRASH_LOOP = 5
 const MAX_BACKOFF = 10_000
 const KILL_MARGIN = 5_000
+/** SIGQUIT stops gracefully too, as nginx and Teleport do (some images set STOPSIGNAL SIGQUIT). */
+const STOP_SIGNALS = { SIGTERM: 15, SIGINT: 2, SIGQUIT: 3 } as const
 
 export class Supervisor {
   readonly #o: SupervisorOptions
@@ -96,7 +98,7 @@ export class Supervisor {
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
     if (process.pid === 1) this.#watchOrphans()
     for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
+    for (const signal of Object.keys(STOP_SIGNALS) as Array<keyof typeof STOP_SIGNALS>) this.#on(signal, () => this.#onStopSignal(signal))
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
     this.#generation = this.#servingGeneration = 1
     const user = this.#o.user
@@ -324,12 +326,12 @@ export class Supervisor {
     this.#writeStatus()
   }
 
-  #onStopSignal (signal: NodeJS.Signals): void {
+  #onStopSignal (signal: keyof typeof STOP_SIGNALS): void {
     this.#signals++
     if (this.#signals > 1) {
       this.#log(`${signal} again: killing every worker now`)
       for (const w of this.#all()) w.proc.kill('SIGKILL')
-      this.#o.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+      this.#o.exit(128 + STOP_SIGNALS[signal])
       return
     }
     this.stop(signal).catch(() => {})

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import path from 'node:path'
@@ -152,6 +153,25 @@ test('SIGTERM to the supervisor drains its workers (the request in flight comple
   process.kill(s.pid, 'SIGTERM')
   assert.equal((await pending).status, 200)
   assert.deepEqual(await s.started.exited, { code: 0, signal: null })
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
+test('SIGQUIT (STOPSIGNAL SIGQUIT, nginx\'s graceful quit) drains and stops like SIGTERM, without a core dump', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 1)
+  // A connection the worker already accepted (a first response came back on it), then a
+  // slow request on it: sent before the drain starts, so the worker must answer it.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const get = (p: string): Promise<number> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: s.port, path: p, agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
+  })
+  assert.equal(await get('/'), 200)
+  const pending = get('/sleep?ms=700')
+  process.kill(s.pid, 'SIGQUIT')
+  assert.equal(await pending, 200)
+  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
+  assert.ok(s.started.lines.some((l) => l.includes('SIGQUIT: draining 1 worker(s)')))
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 
