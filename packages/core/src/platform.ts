@@ -2,6 +2,8 @@
  * The seam between the state machine and the operating system. The real one below talks
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
+import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
+import { processStartTime } from './handover/identity.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
@@ -19,6 +21,12 @@ export interface Platform {
   canPassSockets: () => boolean
   readInheritance: () => Inheritance
   captureLaunch: () => Launch
+  /** Where each variable came from (handover/env.ts), given what the parent set from its files and the `envFile` option. */
+  captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
+  /** Reads a text file; throws the fs error. */
+  readFile: (file: string) => string
+  /** The kernel's start time of pid (handover/identity.ts); undefined if it is gone or unknown. */
+  processStartTime: (pid: number) => string | undefined
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
@@ -38,6 +46,10 @@ export interface Platform {
   now: () => number
 }
 
+function readText (file: string): string {
+  return fs.readFileSync(file, 'utf8')
+}
+
 export function nodePlatform (): Platform {
   return {
     get pid () { return process.pid },
@@ -45,6 +57,11 @@ export function nodePlatform (): Platform {
     canPassSockets,
     readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
     captureLaunch: () => captureLaunch(),
+    captureEnv: (fromParentFiles, envFiles) => captureEnvOrigin({
+      env: process.env, execArgv: process.execArgv, cwd: process.cwd(), environ: readEnviron(readText), fromParentFiles, envFiles, read: readText
+    }),
+    readFile: readText,
+    processStartTime: (pid) => processStartTime(pid),
     listeningFd,
     closeFd,
     spawnGeneration,

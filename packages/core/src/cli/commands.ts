@@ -30,6 +30,8 @@ export const USAGE = `usage:
       --status-file FILE    where to write the status (default: PID file + .json)
       --upgrade-timeout MS  how long new workers may take to become ready (default 60000)
       --drain-timeout MS    how long old workers may drain before SIGKILL (default 30000, +5 s)
+      --max-draining N      old generations draining at once; the oldest ends its drain first (default 3)
+      --env-file FILE       read again at each reload; fills in variables the environment does not set (repeatable)
   graceful-restart reload --pid-file FILE [--wait] [--timeout MS]
   graceful-restart stop   --pid-file FILE [--timeout MS]
   graceful-restart status --pid-file FILE [--json]
@@ -37,7 +39,7 @@ signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM, SIGINT or SIGQUIT 
 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
-const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout',
+const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file',
   '--user', '--group', '--socket-mode', '--socket-group'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
@@ -143,6 +145,8 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         reloadSignals: ['SIGUSR2', 'SIGHUP'],
         cwd: captureLaunch().cwd,
         env: io.env,
+        envFiles: p.flags.get('--env-file') ?? [],
+        maxDraining: number(p, '--max-draining', 3, 1),
         systemd: readInheritance({ env: io.env, pid: process.pid, ppid: process.ppid }).sockets,
         user,
         setpriv: user === undefined ? undefined : findSetpriv(),

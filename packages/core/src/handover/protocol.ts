@@ -14,6 +14,12 @@
  *   GRACEFUL_RESTART_CHANNEL     only under the supervisor: the version of the IPC channel it
  *                                opened to the worker (supervisor/messages.ts), on which the
  *                                worker asks for sockets and reloads
+ *   GRACEFUL_RESTART_ENV_FILES   JSON `["NAME", ...]`: variables the parent set from its `envFile`
+ *                                files, so the child does not take them for real ones (env.ts)
+ *   GRACEFUL_RESTART_DRAINING    JSON `[{ "pid": N, "start": "T" }, ...]`, oldest first: the
+ *                                generations still draining, the parent last; `start` is field 22
+ *                                of /proc/<pid>/stat, so a reused pid is never taken for one of them
+ * The last two came after version 1 without a bump: a child that does not know them ignores them.
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -27,8 +33,10 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
 export const ENV_CHANNEL = 'GRACEFUL_RESTART_CHANNEL'
+export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
+export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL] as const
+export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const
@@ -52,17 +60,21 @@ export function decodeMessage (line: string): ReadyMessage | undefined {
   return undefined
 }
 
+/** The JSON value of text, or undefined when it is not JSON (never thrown: callers refuse with their own code). */
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 export function encodeListeners (listeners: PassedListener[]): string {
   return JSON.stringify(listeners)
 }
 
 export function decodeListeners (text: string): PassedListener[] | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value)) return undefined
   const out: PassedListener[] = []
   for (const item of value) {
@@ -73,4 +85,31 @@ export function decodeListeners (text: string): PassedListener[] | undefined {
     out.push({ fd, key })
   }
   return out
+}
+
+/** A generation that drains, known by its pid and the kernel's start time of that pid. */
+export interface DrainingGeneration { pid: number, start: string }
+
+export function encodeDraining (list: readonly DrainingGeneration[]): string {
+  return JSON.stringify(list.map(({ pid, start }) => ({ pid, start })))
+}
+
+export function decodeDraining (text: string): DrainingGeneration[] | undefined {
+  const value = parseJson(text)
+  if (!Array.isArray(value) || value.length > 1024) return undefined
+  const out: DrainingGeneration[] = []
+  for (const item of value) {
+    if (typeof item !== 'object' || item === null) return undefined
+    const { pid, start } = item as Record<string, unknown>
+    if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 2) return undefined
+    if (typeof start !== 'string' || !/^\d{1,20}$/.test(start)) return undefined
+    out.push({ pid, start })
+  }
+  return out
+}
+
+export function decodeNames (text: string): string[] | undefined {
+  const value = parseJson(text)
+  if (!Array.isArray(value) || !value.every((name) => typeof name === 'string' && /^[^=\0]+$/.test(name))) return undefined
+  return value as string[]
 }

@@ -8,8 +8,8 @@ import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import { CHANNEL_VERSION } from '../supervisor/messages.ts'
 import {
-  ENV_CHANNEL, ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
-  decodeMessage, encodeListeners, type PassedListener
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER,
+  PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
 
@@ -22,6 +22,10 @@ export interface GenerationSpec {
   generation: number
   /** Under the supervisor: the worker's index. The readiness pipe then stays open as a lifeline. */
   worker?: number
+  /** Variables set from the `envFile` files (handover/env.ts). */
+  envFromFiles?: string[]
+  /** The generations still draining once the child takes over, oldest first. */
+  draining?: DrainingGeneration[]
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
   /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
@@ -69,6 +73,8 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     [ENV_GENERATION]: String(spec.generation),
     [ENV_VERSION]: String(PROTOCOL_VERSION),
     ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker), [ENV_CHANNEL]: String(CHANNEL_VERSION) }),
+    ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
+    ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'

@@ -5,8 +5,8 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_CHANNEL, ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION,
-  SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeListeners
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER,
+  INHERITANCE_ENV, PROTOCOL_VERSION, SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeDraining, decodeListeners, decodeNames, type DrainingGeneration
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
@@ -32,6 +32,10 @@ export interface Inheritance {
   worker?: number | undefined
   /** Under the supervisor: the version of the channel it opened to this worker (supervisor/messages.ts). */
   channel?: number | undefined
+  /** Variables the previous generation set from its `envFile` files (handover/env.ts). */
+  envFromFiles?: string[]
+  /** The older generations still draining, oldest first, the parent last. */
+  draining?: DrainingGeneration[]
   /** Variables that were present but not meant for this process; reported, never adopted. */
   ignored: GracefulError[]
 }
@@ -108,6 +112,10 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)
   const worker = parseIntStrict(values[ENV_WORKER])
   const channel = supervisorPid === undefined ? undefined : parseIntStrict(values[ENV_CHANNEL])
+  const envFromFiles = values[ENV_FROM_FILES] === undefined ? [] : decodeNames(values[ENV_FROM_FILES])
+  if (envFromFiles === undefined) throw inheritError(`${ENV_FROM_FILES} is malformed: ${String(values[ENV_FROM_FILES])}`)
+  const draining = values[ENV_DRAINING] === undefined ? [] : decodeDraining(values[ENV_DRAINING])
+  if (draining === undefined) throw inheritError(`${ENV_DRAINING} is malformed: ${String(values[ENV_DRAINING])}`)
 
   const sockets = passed.map(({ fd, key }): InheritedSocket => {
     const info = describe(fd, supervisorPid !== undefined)
@@ -116,7 +124,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     }
     return { fd, key, source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

@@ -9,6 +9,7 @@
 import fs from 'node:fs'
 import type { Writable } from 'node:stream'
 import { GracefulError } from '../errors.ts'
+import { envDiff, withEnvFiles } from '../handover/env.ts'
 import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
@@ -30,6 +31,10 @@ export interface SupervisorOptions {
   /** Logical working directory (see handover/launch.ts): a symlinked release is re-read at each start. */
   cwd: string
   env: NodeJS.ProcessEnv
+  /** Read again for each generation; their values fill in what `env` does not set. */
+  envFiles: string[]
+  /** At most this many old generations drain at once (see `maxDraining` of the core). */
+  maxDraining: number
   systemd: InheritedSocket[]
   /** `--user`/`--group`: run workers as this user (the supervisor keeps its own identity). */
   user?: Credentials | undefined
@@ -46,6 +51,7 @@ interface Worker {
   slot: number
   generation: number
   proc: NextGeneration
+  env: NodeJS.ProcessEnv
   state: WorkerStatus['state']
   startedAt: number
   restarts: number
@@ -60,6 +66,9 @@ const MAX_BACKOFF = 10_000
 const KILL_MARGIN = 5_000
 /** SIGQUIT stops gracefully too, as nginx and Teleport do (some images set STOPSIGNAL SIGQUIT). */
 const STOP_SIGNALS = { SIGTERM: 15, SIGINT: 2, SIGQUIT: 3 } as const
+/** Ends a worker's drain at once (see END_DRAIN_SIGNAL in lifecycle.ts). */
+const END_DRAIN_SIGNAL = 'SIGWINCH'
+const END_DRAIN_WAIT_MS = 5_000
 
 export class Supervisor {
   readonly #o: SupervisorOptions
@@ -93,7 +102,18 @@ export class Supervisor {
     this.#o.stderr.write(`graceful-restart[${process.pid}]: ${msg}\n`)
   }
 
+  #envFor (generation: number, previous: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+    const env = withEnvFiles(this.#o.env, this.#o.envFiles, this.#o.cwd, (file) => fs.readFileSync(file, 'utf8'))
+    if (previous !== undefined) {
+      const diff = envDiff(previous, env)
+      const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
+      this.#log(`generation ${generation} environment: ${parts.length === 0 ? 'unchanged' : parts.join('; ')}`)
+    }
+    return env
+  }
+
   async start (): Promise<void> {
+    const env = this.#envFor(1, undefined)
     await this.#sockets.open(this.#o.listen, this.#o.systemd)
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
     if (process.pid === 1) this.#watchOrphans()
@@ -108,7 +128,7 @@ export class Supervisor {
       const { lost } = startAs(user, this.#launch(), this.#o.setpriv)
       if (lost.length > 0) this.#log(`setpriv not found: workers run as uid ${user.uid} gid ${user.gid} without their supplementary groups ${lost.join(',')} (install util-linux's setpriv to keep them)`)
     }
-    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0))
+    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0, env))
     this.#state = 'running'
     this.#writeStatus()
   }
@@ -134,19 +154,19 @@ export class Supervisor {
     this.#handlers.push([signal, handler])
   }
 
-  #spawn (slot: number, generation: number, restarts: number): Worker {
+  #spawn (slot: number, generation: number, restarts: number, env: NodeJS.ProcessEnv): Worker {
     let resolveReady: () => void = () => {}
     let rejectReady: (err: Error) => void = () => {}
     const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
     ready.catch(() => {}) // observed by whoever waits for it; a crash is handled in #onExit
     const worker = {
-      slot, generation, state: 'starting', startedAt: Date.now(), restarts, ready
+      slot, generation, env, state: 'starting', startedAt: Date.now(), restarts, ready
     } as Worker
     const user = this.#o.user
     const as = user === undefined ? undefined : startAs(user, this.#launch(), this.#o.setpriv)
     worker.proc = spawnGeneration({
       launch: as?.launch ?? this.#launch(),
-      env: user === undefined ? this.#o.env : userEnv(this.#o.env, user),
+      env: user === undefined ? env : userEnv(env, user),
       listeners: this.#sockets.all.map((s) => ({ fd: s.fd, key: s.key })),
       parentPid: process.pid,
       generation,
@@ -256,7 +276,7 @@ export class Supervisor {
     this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how}); restarting in ${delay} ms`)
     const timer = setTimeout(() => {
       if (this.#state === 'stopping' || this.#serving.get(worker.slot) !== worker) return
-      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1)
+      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1, worker.env)
       this.#serving.set(worker.slot, next)
       void next.ready.then(() => {
         if (this.#crashLoop !== undefined && Date.now() - (this.#crashes.at(-1) ?? 0) > CRASH_WINDOW) this.#crashLoop = undefined
@@ -285,7 +305,20 @@ export class Supervisor {
     const generation = ++this.#generation
     const started = Date.now()
     this.#log(`${trigger}: starting generation ${generation}`)
-    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0))
+    let env: NodeJS.ProcessEnv
+    try {
+      env = this.#envFor(generation, [...this.#serving.values()][0]?.env)
+    } catch (err) {
+      const reason = `cannot read --env-file: ${(err as Error).message}`
+      this.#log(`reload failed, the old workers keep serving: ${reason}`)
+      this.#handovers.failed++
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, reason }
+      if (this.#state === 'reloading') this.#state = 'running'
+      this.#writeStatus()
+      throw new GracefulError('ERR_GRACEFUL_SPAWN', reason)
+    }
+    await this.#makeRoom()
+    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0, env))
     for (const w of fresh) this.#incoming.add(w)
     this.#writeStatus()
     let timer: NodeJS.Timeout | undefined
@@ -324,6 +357,25 @@ export class Supervisor {
     this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; draining generation ${generation - 1}`)
     if (this.#state === 'reloading') this.#state = 'running'
     this.#writeStatus()
+  }
+
+  /**
+   * Ends the drain of the oldest draining generations so that, once the new one took over,
+   * at most `maxDraining` drain; waits until their workers exited (at most END_DRAIN_WAIT_MS).
+   */
+  async #makeRoom (): Promise<void> {
+    const generations = [...new Set([...this.#draining].map((w) => w.generation))].sort((a, b) => a - b)
+    const excess = generations.length + 1 - this.#o.maxDraining
+    if (excess <= 0) return
+    const ended = [...this.#draining].filter((w) => generations.slice(0, excess).includes(w.generation))
+    this.#log(`--max-draining ${this.#o.maxDraining}: ending the drain of generation ${generations.slice(0, excess).join(', ')} at once`)
+    for (const w of ended) w.proc.kill(END_DRAIN_SIGNAL)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(ended.map((w) => w.exited)),
+      new Promise((resolve) => { timer = setTimeout(resolve, END_DRAIN_WAIT_MS) })
+    ])
+    clearTimeout(timer)
   }
 
   #onStopSignal (signal: keyof typeof STOP_SIGNALS): void {

@@ -1,6 +1,7 @@
 // A Platform that starts no process and installs no signal handler: the state machine's
 // every path can be driven by hand.
 import type { Platform } from '../../src/platform.ts'
+import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { SupervisorChannel } from '../../src/supervisor/worker-channel.ts'
@@ -31,6 +32,30 @@ export class FakePlatform implements Platform {
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
+  /** Text files by absolute path (env files); others do not exist. */
+  files = new Map<string, string>()
+  execArgv: string[] = []
+  /** What the process was exec'd with; by default the env as it is when captured. */
+  environ: string[] | undefined
+  captureEnv = (fromParentFiles: readonly string[], envFiles: readonly string[]): EnvOrigin => captureEnvOrigin({
+    env: this.env,
+    execArgv: this.execArgv,
+    cwd: '/srv',
+    environ: this.environ ?? Object.entries(this.env).map(([k, v]) => `${k}=${String(v)}`),
+    fromParentFiles,
+    envFiles,
+    read: this.readFile
+  })
+
+  readFile = (file: string): string => {
+    const text = this.files.get(file)
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file, open '${file}'`), { code: 'ENOENT' })
+    return text
+  }
+
+  /** Kernel start times by pid; a pid missing here is gone. */
+  startTimes = new Map<number, string>()
+  processStartTime = (pid: number): string | undefined => this.startTimes.get(pid)
   listeningFd = (): number => 7
   closeFd = (): void => {}
   reportReady = (fd: number, pid: number, onClosed?: () => void): boolean => {
