@@ -23,7 +23,7 @@ import { ListenerRegistry } from './listeners/registry.ts'
 import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
 import type { Platform } from './platform.ts'
 import { installSignals } from './signals.ts'
-import type { SupervisorChannel } from './supervisor/worker-channel.ts'
+import type { SupervisorChannel } from './handover/worker-channel.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
 

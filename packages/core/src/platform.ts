@@ -13,7 +13,7 @@ import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
-import { openSupervisorChannel, type SupervisorChannel } from './supervisor/worker-channel.ts'
+import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
 export interface Platform {
   readonly pid: number

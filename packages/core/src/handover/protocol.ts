@@ -12,7 +12,7 @@
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
  *   GRACEFUL_RESTART_CHANNEL     only under the supervisor: the version of the IPC channel it
- *                                opened to the worker (supervisor/messages.ts), on which the
+ *                                opened to the worker (channel.ts), on which the
  *                                worker asks for sockets and reloads
  *   GRACEFUL_RESTART_ENV_FILES   JSON `["NAME", ...]`: variables the parent set from its `envFile`
  *                                files, so the child does not take them for real ones (env.ts)

@@ -1,17 +1,17 @@
 /**
  * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
  * them on which it reports readiness. A supervisor's worker also gets Node's IPC channel,
- * on which it asks for sockets and reloads (supervisor/messages.ts).
+ * on which it asks for sockets and reloads (channel.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
-import { CHANNEL_VERSION } from '../supervisor/messages.ts'
 import {
   ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER,
   PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
+import { CHANNEL_VERSION } from './channel.ts'
 
 export interface GenerationSpec {
   launch: Launch

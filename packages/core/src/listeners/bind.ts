@@ -13,8 +13,8 @@ import { listenerKey, parseListenArgs, type ListenRequest } from './address.ts'
 import { listenOnReceived, setPipeName } from './fd.ts'
 import type { InheritedSocket } from './inherit.ts'
 import type { ListenerRegistry } from './registry.ts'
-import type { SocketSpec } from '../supervisor/messages.ts'
-import type { SupervisorChannel } from '../supervisor/worker-channel.ts'
+import type { SocketSpec } from '../handover/channel.ts'
+import type { SupervisorChannel } from '../handover/worker-channel.ts'
 
 export type ListenFn = (...args: unknown[]) => unknown
 

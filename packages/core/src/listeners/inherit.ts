@@ -30,7 +30,7 @@ export interface Inheritance {
   /** Set when this process is a worker of `graceful-restart run`: the supervisor's pid. */
   supervisorPid?: number | undefined
   worker?: number | undefined
-  /** Under the supervisor: the version of the channel it opened to this worker (supervisor/messages.ts). */
+  /** Under the supervisor: the version of the channel it opened to this worker (handover/channel.ts). */
   channel?: number | undefined
   /** Variables the previous generation set from its `envFile` files (handover/env.ts). */
   envFromFiles?: string[]

@@ -15,7 +15,7 @@ import { probeUnix } from '../listeners/bind.ts'
 import { bindTcpUnlistened, bindUnixUnlistened, handleForFd, type BoundSocket } from '../listeners/fd.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { ListenerRegistry } from '../listeners/registry.ts'
-import { specKey, type SocketSpec } from './messages.ts'
+import type { SocketSpec } from '../handover/channel.ts'
 
 /** Where a socket came from: `--listen`, systemd socket activation, or a worker's listen(). */
 export type SocketSource = 'listen' | 'systemd' | 'worker'
@@ -64,6 +64,11 @@ async function bindableHost (host: string | undefined): Promise<string | undefin
     const code = (err as NodeJS.ErrnoException).code
     throw Object.assign(new GracefulError('ERR_GRACEFUL_BIND', `cannot bind ${host}: the name does not resolve (${code ?? String(err)})`), { errno: code })
   }
+}
+
+/** The listener key a socket spec names, as a worker's registry names it. */
+export function specKey (spec: SocketSpec): string {
+  return listenerKey(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: undefined } : { kind: 'unix', path: spec.path, backlog: undefined }) as string
 }
 
 function fromFd (key: string, fd: number, source: SocketSource, address: string | undefined): SupervisedSocket {

@@ -14,9 +14,9 @@ import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
 import { startAs, userEnv, type Credentials } from './credentials.ts'
-import { CHANNEL_VERSION, decodeWorkerMessage, encode, specKey, type SupervisorMessage } from './messages.ts'
+import { CHANNEL_VERSION, decodeWorkerMessage, encode, type SupervisorMessage } from '../handover/channel.ts'
 import { labelLines } from './output.ts'
-import { SocketTable, type UnixSocketOptions } from './sockets.ts'
+import { SocketTable, specKey, type UnixSocketOptions } from './sockets.ts'
 import { writeStatus, type HandoverStatus, type SocketStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
 
 export interface SupervisorOptions {
@@ -195,7 +195,7 @@ export class Supervisor {
     return { execPath: this.#o.command[0] as string, args: this.#o.command.slice(1), cwd: this.#o.cwd }
   }
 
-  /** A worker's request on its channel (messages.ts): a socket to bind or hand over, or a reload. */
+  /** A worker's request on its channel (handover/channel.ts): a socket to bind or hand over, or a reload. */
   #onMessage (worker: Worker, raw: unknown, stray: unknown): void {
     const message = decodeWorkerMessage(raw)
     if (message === undefined) return

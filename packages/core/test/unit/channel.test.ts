@@ -5,9 +5,10 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { GracefulError } from '../../src/errors.ts'
 import {
-  CHANNEL_CMD, CHANNEL_VERSION, decodeSupervisorMessage, decodeWorkerMessage, encode, specKey, type SocketSpec
-} from '../../src/supervisor/messages.ts'
-import { openSupervisorChannel, type IpcEnd } from '../../src/supervisor/worker-channel.ts'
+  CHANNEL_CMD, CHANNEL_VERSION, decodeSupervisorMessage, decodeWorkerMessage, encode, type SocketSpec
+} from '../../src/handover/channel.ts'
+import { openSupervisorChannel, type IpcEnd } from '../../src/handover/worker-channel.ts'
+import { specKey } from '../../src/supervisor/sockets.ts'
 
 const tcp0: SocketSpec = { kind: 'tcp', host: '127.0.0.1', port: 0, ipv6Only: false }
 

@@ -4,7 +4,7 @@ import type { Platform } from '../../src/platform.ts'
 import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
-import type { SupervisorChannel } from '../../src/supervisor/worker-channel.ts'
+import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 
 export interface FakeChild {
   spec: GenerationSpec

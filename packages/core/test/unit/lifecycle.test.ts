@@ -5,7 +5,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { Graceful } from '../../src/lifecycle.ts'
 import { GracefulError, HandoverError } from '../../src/errors.ts'
-import type { SocketSpec } from '../../src/supervisor/messages.ts'
+import type { SocketSpec } from '../../src/handover/channel.ts'
 import { FakePlatform } from './fake-platform.ts'
 
 async function readyGraceful (options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, p: FakePlatform, server: http.Server }> {

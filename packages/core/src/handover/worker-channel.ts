@@ -1,5 +1,5 @@
 /**
- * A worker's end of the channel to its supervisor (messages.ts): it asks for the sockets
+ * A worker's end of the channel to its supervisor (channel.ts): it asks for the sockets
  * the supervisor does not hold yet, and for reloads, since a worker running as another
  * user may not signal the supervisor.
  *
@@ -9,7 +9,7 @@
  * left behind once every answer arrived.
  */
 import { GracefulError } from '../errors.ts'
-import { CHANNEL_VERSION, decodeSupervisorMessage, encode, specKey, type SocketSpec, type WorkerMessage } from './messages.ts'
+import { CHANNEL_VERSION, decodeSupervisorMessage, encode, type SocketSpec, type WorkerMessage } from './channel.ts'
 
 /** A listening socket the supervisor passed: a libuv TCP or Pipe handle. */
 export interface ReceivedSocket { handle: object, key: string }
@@ -90,7 +90,7 @@ export function openSupervisorChannel (offered: number | undefined, end: IpcEnd 
   return {
     askSocket: (socket, index) => new Promise<ReceivedSocket>((resolve, reject) => {
       const id = nextId++
-      const key = specKey(socket)
+      const key = socket.kind === 'tcp' ? `${socket.host ?? '*'}:${socket.port}` : socket.path
       if (pending.size === 0) {
         keepAlive = setInterval(() => {}, 2 ** 30)
         end.on('disconnect', onDisconnect)

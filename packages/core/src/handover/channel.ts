@@ -2,7 +2,7 @@
  * What the supervisor and each of its workers say over Node's IPC channel, which carries
  * listening sockets (SCM_RIGHTS) beside JSON messages.
  *
- * Versioned apart from the handover protocol (handover/protocol.ts): the supervisor offers
+ * Versioned apart from the handover protocol (protocol.ts): the supervisor offers
  * its channel version in GRACEFUL_RESTART_CHANNEL, a worker speaks the lower of that and its
  * own, and the supervisor answers in the version it was asked in. A supervisor started from
  * an old release thus keeps serving workers of newer ones.
@@ -20,7 +20,6 @@
  *   { type: 'socket', id, key }
  *   { type: 'refused', id, key, code, errno, message }
  */
-import { listenerKey } from '../listeners/address.ts'
 import type { GracefulErrorCode } from '../errors.ts'
 
 export const CHANNEL_VERSION = 1
@@ -49,11 +48,6 @@ const MAX_TEXT = 4096
 
 export function encode<M extends WorkerMessage | SupervisorMessage> (message: M, v = CHANNEL_VERSION): Envelope<M> {
   return { cmd: CHANNEL_CMD, v, ...message }
-}
-
-/** The listener key a socket spec names, as the worker's registry would name it. */
-export function specKey (spec: SocketSpec): string {
-  return listenerKey(spec.kind === 'tcp' ? { kind: 'tcp', host: spec.host, port: spec.port, backlog: undefined } : { kind: 'unix', path: spec.path, backlog: undefined }) as string
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
