@@ -9,6 +9,7 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
 import { GracefulError, HandoverError } from './errors.ts'
@@ -22,6 +23,7 @@ import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
 import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
 import type { Platform } from './platform.ts'
+import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
 import type { SupervisorChannel } from './handover/worker-channel.ts'
 
@@ -87,19 +89,24 @@ export class Graceful {
   readonly #drainingHooks: Array<(reason: string) => unknown> = []
   #state: State = 'starting'
   #uninstallSignals: () => void = () => {}
+  readonly #signalConflicts: SignalConflictGuard
   #readyPromise: Promise<void> | undefined
   #readyCheckScheduled = false
-  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void } | undefined
+  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void, absorbed: boolean } | undefined
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
   #exitCode = 0
   /** Whether this generation ever served as the live one (and so owns the public names). */
   #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
+  /** The last handover as the status file beside the PID file tells it (control-status.ts). */
+  #handoverRecord: HandoverRecord | undefined
+  readonly #createdAt: number
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
     this.#platform = platform
+    this.#createdAt = platform.now()
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
     // Read now: by the time of a handover, `current` may already point at the new release,
@@ -115,6 +122,8 @@ export class Graceful {
     if (!platform.canPassSockets()) {
       this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     }
+    this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners,
+      (msg, data) => this.#reporter.log('warn', msg, data))
     if (this.options.signals.size > 0) {
       this.#uninstallSignals = installSignals(this.options.signals, {
         handover: (signal) => { this.handover(signal).catch(() => {}) },
@@ -252,8 +261,12 @@ export class Graceful {
     if (this.#state !== 'starting') return
     const pid = this.#platform.pid
     const { supervisorPid, parentPid } = this.#inheritance
+    const { readyFd } = this.#inheritance
     // Under the supervisor the PID file names the supervisor, which writes it itself.
     if (this.options.pidFile !== undefined && supervisorPid === undefined) {
+      // The first generation vouches for the PID file before writing it; a next generation
+      // once its parent took the report (below): until then the handover may still fail.
+      if (readyFd === undefined) this.#writeStatus()
       try {
         this.#platform.writePidFile(this.options.pidFile, pid)
       } catch (err) {
@@ -268,14 +281,21 @@ export class Graceful {
     for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
       this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
     }
-    const { readyFd } = this.#inheritance
     if (readyFd !== undefined && supervisorPid !== undefined) {
       this.#wasLive = true
       this.#platform.reportReady(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
     } else if (readyFd !== undefined) {
       // The public names (PID file, unix socket paths) become ours only once the parent
       // took the report: a parent that timed out and stops us still serves them.
-      this.#platform.reportReady(readyFd, pid, () => { this.#wasLive = true })
+      this.#platform.reportReady(readyFd, pid, () => {
+        this.#wasLive = true
+        const startedMonoUs = this.#inheritance.handoverStartedUs
+        if (startedMonoUs !== undefined) {
+          const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
+          this.#handoverRecord = { ok: true, generation: this.generation, at: Date.now(), durationMs, startedMonoUs }
+        }
+        this.#writeStatus()
+      })
     } else {
       this.#wasLive = true
     }
@@ -283,6 +303,7 @@ export class Graceful {
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
       pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
     })
+    this.#signalConflicts.check()
   }
 
   /**
@@ -301,6 +322,10 @@ export class Graceful {
     }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
+      // systemd (Type=notify-reload) waits for a RELOADING=1 stamped after its signal, then
+      // a READY=1: this one's, when the running handover ends either way.
+      this.#notifyReloading(this.#platform.monotonicUs())
+      this.#handover.absorbed = true
       return this.#handover.promise
     }
     if (this.#state !== 'ready') {
@@ -316,8 +341,15 @@ export class Graceful {
     }
     this.#state = 'handing-over'
     const started = this.#platform.now()
+    const startedMonoUs = this.#platform.monotonicUs()
     const pid = this.#platform.pid
+    // Sent, and taken by systemd, before the next generation exists: its READY=1 must not
+    // arrive first.
+    const announced = this.#notifyReloading(startedMonoUs)
     this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
+    // A listener added after ready (enableShutdownHooks() after listen()) is running now too.
+    this.#signalConflicts.check()
+    const serving = this.#attachments.filter((a) => a.server.listening)
 
     let abort: () => void = () => {}
     const promise = new Promise<HandoverResult>((resolve, reject) => {
@@ -344,6 +376,17 @@ export class Graceful {
           this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
+          this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs, startedMonoUs, reason: message }
+          this.#writeStatus()
+          const closed = closedBehindOurBack(serving)
+          if (closed.length > 0) {
+            this.#handover = undefined
+            this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, and this generation no longer serves: ${message}`,
+              { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs, serving: false })
+            this.#abandon(closed, child?.pid)
+            reject(err)
+            return
+          }
           // The child may have written the PID file before it failed: this generation serves.
           if (this.options.pidFile !== undefined && this.#inheritance.supervisorPid === undefined &&
             this.#platform.readPidFile(this.options.pidFile) !== pid) {
@@ -355,6 +398,10 @@ export class Graceful {
           }
           this.#handover = undefined
           if (this.#state === 'handing-over') this.#state = 'ready'
+          // Ends the reload systemd saw begin; it cannot be told that it failed (see README).
+          if (reason !== 'aborted' && this.#inheritance.supervisorPid === undefined) {
+            this.#platform.notifySystemd(['READY=1', `STATUS=handover failed, still serving: ${message}`])
+          }
           this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
             { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs })
           reject(err)
@@ -371,11 +418,12 @@ export class Graceful {
       }
       this.#reporter.event(CHANNELS.handoverEnv, 'info', `next generation's environment: ${describeDiff(next.diff)}`, { pid, ...next.diff })
       const start = (): void => {
-        if (done) return
+        if (done) return // aborted while systemd was being told
         try {
           current.child = this.#platform.spawnGeneration({
             launch: this.#launch,
             env: next.env,
+            handoverStartedUs: startedMonoUs,
             envFromFiles: next.fromFiles,
             draining: this.#startTime === undefined ? this.#draining : [...this.#draining, { pid, start: this.#startTime }],
             listeners,
@@ -393,6 +441,9 @@ export class Graceful {
               this.#lastHandover = { ok: true, at: Date.now(), durationMs }
               this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
               resolve({ pid: childPid, durationMs })
+              // The child's READY=1 answers the reload that started this handover; a reload
+              // this one absorbed (stamped later) needs one sent after its RELOADING=1.
+              if (this.#handover?.absorbed === true) this.#platform.notifySystemd(['READY=1'])
               this.#handover = undefined
               this.#drain = this.#drainAndExit('handover', false)
             },
@@ -408,11 +459,13 @@ export class Graceful {
           timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
         }
       }
-      const room = this.#makeRoom()
-      if (room === undefined) start()
-      else void room.then(start)
+      // The next generation starts once systemd took RELOADING=1 and the oldest draining
+      // generations over maxDraining were ended.
+      const waits = [announced, this.#makeRoom()].filter((p) => p !== undefined)
+      if (waits.length === 0) start()
+      else void Promise.all(waits).then(start)
     })
-    this.#handover = { promise, child: undefined, abort }
+    this.#handover = { promise, child: undefined, abort, absorbed: false }
     return promise
   }
 
@@ -447,6 +500,21 @@ export class Graceful {
       }
       this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
     })
+  }
+
+  /**
+   * A rollback found servers closed by someone else (another listener of the signal):
+   * staying would pretend to serve. Exits 1 after draining what is left, and no PID file
+   * names this generation or the failed one, so a service manager sees the truth.
+   */
+  #abandon (closed: Attachment[], childPid: number | undefined): void {
+    this.#reporter.log('error', 'the handover was rolled back, but this generation\'s servers were closed by someone else meanwhile (another listener of the signal): nothing serves, exiting with code 1',
+      { code: 'ERR_GRACEFUL_SERVER_CLOSED', listeners: closed.map((a) => a.key ?? 'unknown') })
+    if (this.options.pidFile !== undefined && childPid !== undefined && this.#inheritance.supervisorPid === undefined) {
+      this.#platform.removePidFile(this.options.pidFile, childPid)
+    }
+    this.#exitCode = 1
+    this.shutdown('servers-closed').catch(() => {})
   }
 
   /** Drains and exits (SIGTERM/SIGINT do this). A running handover is aborted first. */
@@ -527,7 +595,10 @@ export class Graceful {
     if (final && this.#wasLive) {
       // No generation follows: the public names this one served go with it. A generation
       // that never became ready owns none of them (its parent still serves them).
-      if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
+      if (this.options.pidFile !== undefined) {
+        this.#platform.removePidFile(this.options.pidFile, pid)
+        if (this.#inheritance.supervisorPid === undefined) this.#platform.removeStatus(this.options.pidFile, pid)
+      }
       // Under the supervisor the socket paths are the supervisor's: it bound them.
       if (this.#inheritance.supervisorPid === undefined) {
         for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
@@ -544,6 +615,36 @@ export class Graceful {
     this.#uninstallSignals()
     if (this.options.exit) this.#platform.exit(this.#exitCode)
     return result
+  }
+
+  /**
+   * Tells systemd a reload began: RELOADING=1 with the CLOCK_MONOTONIC time it began, which
+   * Type=notify-reload compares with the time it sent its signal. Resolves once sent;
+   * undefined when there is no systemd to tell.
+   */
+  #notifyReloading (monotonicUs: number): Promise<void> | undefined {
+    if (this.#inheritance.supervisorPid !== undefined) return undefined
+    return this.#platform.notifySystemd(['RELOADING=1', `MONOTONIC_USEC=${monotonicUs}`])
+  }
+
+  /** The signal `graceful-restart reload` must send to start a handover here. */
+  #reloadSignal (): NodeJS.Signals | null {
+    const routed = [...this.options.signals].filter(([, action]) => action === 'handover').map(([signal]) => signal)
+    return routed.includes('SIGUSR2') ? 'SIGUSR2' : routed[0] ?? null
+  }
+
+  /** The status beside the PID file (re-exec mode): who owns the PID file, and the last handover. */
+  #writeStatus (): void {
+    if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
+    try {
+      this.#platform.writeStatus(this.options.pidFile, {
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+      })
+    } catch (err) {
+      // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal
+      // this PID (nothing vouches for it), which is the safe side.
+      this.#reporter.log('error', `cannot write the status beside the PID file: ${(err as Error).message}`, { code: 'ERR_GRACEFUL_PIDFILE' })
+    }
   }
 
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */

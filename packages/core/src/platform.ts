@@ -3,13 +3,15 @@
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
 import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
-import { processStartTime } from './handover/identity.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
+import { monotonicUs } from './clock.ts'
+import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
+import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
@@ -25,7 +27,7 @@ export interface Platform {
   captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
   /** Reads a text file; throws the fs error. */
   readFile: (file: string) => string
-  /** The kernel's start time of pid (handover/identity.ts); undefined if it is gone or unknown. */
+  /** The kernel's start time of pid (identity.ts); undefined if it is gone or unknown. */
   processStartTime: (pid: number) => string | undefined
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
@@ -34,12 +36,20 @@ export interface Platform {
   kill: (pid: number, signal: NodeJS.Signals) => void
   /** Under the supervisor: the channel it offered (`version`), or undefined without one. */
   openChannel: (version: number | undefined) => SupervisorChannel | undefined
-  notifySystemd: (args: string[]) => void
+  /** Resolves once systemd took the message (in order); undefined when not under systemd. */
+  notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   readPidFile: (file: string) => number | undefined
+  /** Writes the status beside the PID file (control-status.ts), adding pid and identity. Throws. */
+  writeStatus: (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>) => void
+  removeStatus: (pidFile: string, pid: number) => void
+  /** CLOCK_MONOTONIC µs (clock.ts): comparable across processes, as systemd's MONOTONIC_USEC. */
+  monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
+  /** Every listener the process has for `signal`, this library's own included. */
+  signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
   setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
   clearTimeout: (timer: unknown) => void
@@ -68,15 +78,21 @@ export function nodePlatform (): Platform {
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
     openChannel: (version) => openSupervisorChannel(version),
-    notifySystemd: (args) => { notifySystemd(process.env, args) },
+    notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,
     readPidFile,
+    writeStatus: (pidFile, status) => {
+      writeStatusFile(statusFileOf(pidFile), { kind: 'generation', pid: process.pid, identity: ownIdentity(), ...status })
+    },
+    removeStatus: (pidFile, pid) => { try { removeStatusFile(statusFileOf(pidFile), pid) } catch {} },
+    monotonicUs,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)
       return () => { process.off(signal, handler) }
     },
+    signalListeners: (signal) => process.listeners(signal),
     exit: (code) => { process.exit(code) },
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },

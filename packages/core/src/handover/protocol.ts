@@ -19,7 +19,11 @@
  *   GRACEFUL_RESTART_DRAINING    JSON `[{ "pid": N, "start": "T" }, ...]`, oldest first: the
  *                                generations still draining, the parent last; `start` is field 22
  *                                of /proc/<pid>/stat, so a reused pid is never taken for one of them
- * The last two came after version 1 without a bump: a child that does not know them ignores them.
+ *   GRACEFUL_RESTART_HANDOVER_STARTED  CLOCK_MONOTONIC µs when the parent began this handover;
+ *                                the child records it in the status beside the PID file, where
+ *                                `reload --wait` tells its own reload's result from an older one.
+ *                                Optional: a parent from an earlier release does not send it.
+ * The last three came after version 1 without a bump: a child that does not know them ignores them.
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -36,7 +40,12 @@ export const ENV_CHANNEL = 'GRACEFUL_RESTART_CHANNEL'
 export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
 export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING] as const
+export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
+
+export const INHERITANCE_ENV = [
+  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING,
+  ENV_HANDOVER_STARTED
+] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const

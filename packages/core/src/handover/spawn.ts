@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
-  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER,
-  PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
+  ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
 import { CHANNEL_VERSION } from './channel.ts'
@@ -26,6 +26,8 @@ export interface GenerationSpec {
   envFromFiles?: string[]
   /** The generations still draining once the child takes over, oldest first. */
   draining?: DrainingGeneration[]
+  /** CLOCK_MONOTONIC µs when this handover began (the child records it for `reload --wait`). */
+  handoverStartedUs?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
   /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
@@ -75,6 +77,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker), [ENV_CHANNEL]: String(CHANNEL_VERSION) }),
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
+    ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'

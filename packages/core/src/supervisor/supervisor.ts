@@ -8,9 +8,12 @@
  */
 import fs from 'node:fs'
 import type { Writable } from 'node:stream'
+import { monotonicUs } from '../clock.ts'
+import { removeStatusFile } from '../control-status.ts'
 import { GracefulError } from '../errors.ts'
 import { envDiff, withEnvFiles } from '../handover/env.ts'
 import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
+import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
 import { startAs, userEnv, type Credentials } from './credentials.ts'
@@ -119,6 +122,9 @@ export class Supervisor {
     if (process.pid === 1) this.#watchOrphans()
     for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
     for (const signal of Object.keys(STOP_SIGNALS) as Array<keyof typeof STOP_SIGNALS>) this.#on(signal, () => this.#onStopSignal(signal))
+    // The status (with this process's identity) first: a PID file is only ever trusted
+    // together with a status that vouches for it.
+    this.#writeStatus(true)
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
     this.#generation = this.#servingGeneration = 1
     const user = this.#o.user
@@ -304,6 +310,7 @@ export class Supervisor {
     this.#state = 'reloading'
     const generation = ++this.#generation
     const started = Date.now()
+    const startedMonoUs = monotonicUs()
     this.#log(`${trigger}: starting generation ${generation}`)
     let env: NodeJS.ProcessEnv
     try {
@@ -312,7 +319,7 @@ export class Supervisor {
       const reason = `cannot read --env-file: ${(err as Error).message}`
       this.#log(`reload failed, the old workers keep serving: ${reason}`)
       this.#handovers.failed++
-      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, reason }
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
       if (this.#state === 'reloading') this.#state = 'running'
       this.#writeStatus()
       throw new GracefulError('ERR_GRACEFUL_SPAWN', reason)
@@ -335,7 +342,7 @@ export class Supervisor {
       await Promise.all(fresh.map((w) => w.exited))
       for (const w of fresh) this.#incoming.delete(w)
       this.#handovers.failed++
-      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, reason }
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
       if (this.#state === 'reloading') this.#state = 'running'
       this.#writeStatus()
       throw err
@@ -353,7 +360,7 @@ export class Supervisor {
     }
     this.#servingGeneration = generation
     this.#handovers.ok++
-    this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started }
+    this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs }
     this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; draining generation ${generation - 1}`)
     if (this.#state === 'reloading') this.#state = 'running'
     this.#writeStatus()
@@ -406,7 +413,7 @@ export class Supervisor {
       clearInterval(this.#keepAlive)
       for (const [signal, handler] of this.#handlers) process.off(signal, handler)
       if (this.#o.pidFile !== undefined) removePidFile(this.#o.pidFile, process.pid)
-      if (this.#o.statusFile !== undefined) fs.rmSync(this.#o.statusFile, { force: true })
+      if (this.#o.statusFile !== undefined) removeStatusFile(this.#o.statusFile, process.pid)
       this.#log(`stopped${this.#forced ? ' (some workers had to be killed)' : ''}`)
       this.#o.exit(this.#forced ? 1 : 0)
     })()
@@ -416,7 +423,10 @@ export class Supervisor {
   status (): SupervisorStatus {
     const worker = (w: Worker): WorkerStatus => ({ slot: w.slot, pid: w.proc.pid, generation: w.generation, state: w.state, startedAt: w.startedAt, restarts: w.restarts })
     return {
+      kind: 'supervisor',
       pid: process.pid,
+      identity: ownIdentity(),
+      reloadSignal: this.#o.reloadSignals[0] ?? null,
       state: this.#state,
       startedAt: this.#startedAt,
       generation: this.#servingGeneration,
@@ -430,8 +440,8 @@ export class Supervisor {
     }
   }
 
-  #writeStatus (): void {
-    if (this.#o.statusFile !== undefined && this.#state !== 'starting') writeStatus(this.#o.statusFile, this.status())
+  #writeStatus (evenWhileStarting = false): void {
+    if (this.#o.statusFile !== undefined && (evenWhileStarting || this.#state !== 'starting')) writeStatus(this.#o.statusFile, this.status())
   }
 }
 

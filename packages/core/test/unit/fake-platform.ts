@@ -2,6 +2,7 @@
 // every path can be driven by hand.
 import type { Platform } from '../../src/platform.ts'
 import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
+import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
@@ -25,6 +26,8 @@ export class FakePlatform implements Platform {
   readyReports: Array<[number, number]> = []
   timers = new Map<number, { fn: () => void, ms: number }>()
   handlers = new Map<string, () => void>()
+  /** Listeners of the app's own (NestJS's shutdown hooks, say), run after ours by signal(). */
+  otherListeners = new Map<string, Array<() => void>>()
   inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
   clock = 0
   #nextTimer = 1
@@ -70,16 +73,43 @@ export class FakePlatform implements Platform {
   channel: SupervisorChannel | undefined = undefined
   openChannel = (): SupervisorChannel | undefined => this.channel
   notified: string[][] = []
-  notifySystemd = (args: string[]): void => { this.notified.push(args) }
+  /** Set to play systemd: each message is then taken when this resolves. */
+  systemd: Promise<void> | undefined
+  notifySystemd = (args: string[]): Promise<void> | undefined => {
+    this.notified.push(args)
+    return this.systemd
+  }
+
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
-  removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
+  /** Each removal with the pid it was conditional on (the file is removed only if it names that pid). */
+  pidFileRemovals: Array<[string, number]> = []
+  removePidFile = (file: string, pid: number): void => {
+    this.removedPidFiles.push(file)
+    this.pidFileRemovals.push([file, pid])
+  }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
+  /** Every status written beside a PID file, with the PID files written so far (to check the order). */
+  statuses: Array<{ pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>, pidFilesBefore: number }> = []
+  writeStatus = (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>): void => {
+    this.statuses.push({ pidFile, status, pidFilesBefore: this.pidFiles.length })
+  }
+
+  removedStatuses: string[] = []
+  removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
+  /** CLOCK_MONOTONIC in µs, moved by hand. */
+  monotonic = 1_000_000
+  monotonicUs = (): number => this.monotonic
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
   now = (): number => this.clock
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }
+  }
+
+  signalListeners = (signal: NodeJS.Signals): Function[] => {
+    const ours = this.handlers.get(signal)
+    return [...(ours === undefined ? [] : [ours]), ...(this.otherListeners.get(signal) ?? [])]
   }
 
   setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
@@ -103,6 +133,7 @@ export class FakePlatform implements Platform {
     const handler = this.handlers.get(name)
     if (handler === undefined) throw new Error(`no handler for ${name}`)
     handler()
+    for (const other of this.otherListeners.get(name) ?? []) other()
   }
 
   spawnGeneration = (spec: GenerationSpec, events: GenerationEvents) => {

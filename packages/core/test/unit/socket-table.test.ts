@@ -84,7 +84,8 @@ test('a unix socket a worker asks for gets --socket-mode and --socket-group befo
 
 test('status lists each socket with where it came from', () => {
   const status: SupervisorStatus = {
-    pid: 10, state: 'running', startedAt: 0, generation: 1, command: ['node', 'app.js'],
+    kind: 'supervisor', pid: 10, identity: { start: '1', exe: '/usr/bin/node' }, reloadSignal: 'SIGUSR2',
+    state: 'running', startedAt: 0, generation: 1, command: ['node', 'app.js'],
     listeners: ['tcp:127.0.0.1:80', 'unix:/run/app.sock', 'tcp:127.0.0.1:0'],
     sockets: [
       { key: 'tcp:127.0.0.1:80', source: 'listen', address: '127.0.0.1:80', askedBy: undefined },
