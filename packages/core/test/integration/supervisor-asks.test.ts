@@ -45,8 +45,14 @@ async function supervise (track: Tracker, dir: string, command: string[], env: R
   return { pid, pidFile, started, status }
 }
 
-/** SIGHUP to the supervisor; resolves once the next generation took over. */
+/**
+ * SIGHUP to the supervisor; resolves once the next generation took over. Never more than
+ * --max-draining (3) generations draining: beyond that the oldest drain is ended at once, by
+ * design, and a reload every 200 ms would cut the slow requests it still serves.
+ */
 async function reload (s: Supervised): Promise<void> {
+  await waitFor(() => new Set(s.status()?.workers.filter((w) => w.state === 'draining').map((w) => w.generation)).size < 3,
+    { timeoutMs: 30_000, intervalMs: 10, what: 'fewer than 3 generations draining' })
   const next = (s.status()?.generation ?? 0) + 1
   process.kill(s.pid, 'SIGHUP')
   const last = await waitFor(() => {

@@ -15,7 +15,7 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
 interface Status {
   generation: number
-  workers: Array<{ pid: number, state: string }>
+  workers: Array<{ pid: number, generation: number, state: string }>
   lastHandover?: { ok: boolean, generation: number, reason?: string }
   sockets: Array<{ key: string, source: string }>
 }
@@ -95,6 +95,9 @@ test('run --user nobody --listen 127.0.0.1:80: workers run as nobody, reloads un
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const n = rounds(10)
   for (let i = 0; i < n; i++) {
+    // At most --max-draining (3) generations draining, or the oldest drain is ended at once.
+    await waitFor(() => new Set(s.status()?.workers.filter((w) => w.state === 'draining').map((w) => w.generation)).size < 3,
+      { timeoutMs: 30_000, intervalMs: 10, what: 'fewer than 3 generations draining' })
     const next = (s.status()?.generation ?? 0) + 1
     // The first reload comes from a worker: it may not signal root's supervisor, so SIGUSR2
     // makes it ask over its channel.
