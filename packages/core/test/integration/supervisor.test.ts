@@ -2,6 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
@@ -179,6 +182,25 @@ test('SIGTERM to the supervisor drains its workers (the request in flight comple
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 
+test('SIGQUIT (STOPSIGNAL SIGQUIT, nginx\'s graceful quit) drains and stops like SIGTERM, without a core dump', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const s = await supervise(t, track, 1)
+  // A connection the worker already accepted (a first response came back on it), then a
+  // slow request on it: sent before the drain starts, so the worker must answer it.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const get = (p: string): Promise<number> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: s.port, path: p, agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
+  })
+  assert.equal(await get('/'), 200)
+  const pending = get('/sleep?ms=700')
+  process.kill(s.pid, 'SIGQUIT')
+  assert.equal(await pending, 200)
+  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
+  assert.ok(s.started.lines.some((l) => l.includes('SIGQUIT: draining 1 worker(s)')))
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
 test('a SIGKILLed supervisor leaves no orphaned worker behind', { timeout: 30_000 }, async (t) => {
   const track = tracker(t)
   const s = await supervise(t, track, 2)
@@ -187,6 +209,22 @@ test('a SIGKILLed supervisor leaves no orphaned worker behind', { timeout: 30_00
   process.kill(s.pid, 'SIGKILL')
   await waitGone(workers, 15_000)
   assert.ok(workers.every((pid) => !isAlive(pid)))
+  assert.deepEqual(processesWithMarker(track.marker), [])
+})
+
+test('--listen on an address already in use fails at start with ERR_GRACEFUL_ADDRESS_IN_USE; no worker serves some other port', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const holder = net.createServer().listen(0, '127.0.0.1')
+  await once(holder, 'listening')
+  t.after(() => holder.close())
+  const port = (holder.address() as net.AddressInfo).port
+  // libuv defers a TCP bind's EADDRINUSE to listen(): unchecked, the supervisor started and
+  // its workers listened on the unbound socket, which the kernel gave a random port.
+  for (const address of [`127.0.0.1:${port}`, String(port)]) {
+    const sup = track.startNode(CLI, { args: ['run', '--listen', address, '--', process.execPath, FIXTURE], env: { PORT: String(port), HOST: '127.0.0.1' } })
+    assert.deepEqual(await sup.exited, { code: 1, signal: null }, sup.lines.join('\n'))
+    assert.match(sup.lines.join('\n'), new RegExp(`ERR_GRACEFUL_ADDRESS_IN_USE: cannot bind (127\\.0\\.0\\.1|\\[::\\]):${port}: EADDRINUSE`))
+  }
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 
