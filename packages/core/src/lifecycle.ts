@@ -122,6 +122,8 @@ const END_DRAIN_SIGNAL = 'SIGWINCH'
 /** How long a handover waits for the drains it ended before it starts the next generation anyway. */
 const END_DRAIN_WAIT_MS = 5_000
 const END_DRAIN_POLL_MS = 10
+/** Beyond idleGrace, how long a generation over maxDraining may keep draining by itself. */
+const CAP_GRACE_MS = 1_000
 
 function describeDiff (diff: EnvDiff): string {
   const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
@@ -388,6 +390,9 @@ export class Graceful {
       // took the report: a parent that timed out and stops us still serves them.
       this.#platform.reportReady(readyFd, pid, () => {
         this.#wasLive = true
+        // The parent drains from now on; maxDraining measures its drain from here.
+        const parent = this.#draining.at(-1)
+        if (parent !== undefined && parent.pid === parentPid) parent.sinceUs ??= this.#platform.monotonicUs()
         const startedMonoUs = this.#inheritance.handoverStartedUs
         if (startedMonoUs !== undefined) {
           const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
@@ -582,10 +587,13 @@ export class Graceful {
   }
 
   /**
-   * Before the next generation starts: ends the drain of the oldest draining generations so
-   * that, once it took over, at most `maxDraining` drain (and at most `maxDraining + 1`
-   * processes run meanwhile). Resolves once they exited, or after END_DRAIN_WAIT_MS; returns
-   * undefined when there is nothing to end, and the handover goes on at once.
+   * Before the next generation starts: makes room so that, once it took over, at most
+   * `maxDraining` generations drain (and at most `maxDraining + 1` processes run meanwhile).
+   * The oldest over the cap first gets to finish by itself: it is ended at once only when it
+   * still drains `idleGrace` + CAP_GRACE_MS after its drain began, when what holds it is a
+   * long-lived connection (SSE, WebSocket, a long poll) rather than ordinary requests, which
+   * a burst of handovers would otherwise cut. Resolves once those generations exited (at
+   * most END_DRAIN_WAIT_MS after they were told); undefined when there is nothing to wait for.
    */
   #makeRoom (): Promise<void> | undefined {
     const isAlive = (g: DrainingGeneration): boolean => this.#platform.processStartTime(g.pid) === g.start
@@ -593,24 +601,33 @@ export class Graceful {
     const excess = alive.length + 1 - this.options.maxDraining
     this.#draining = alive.slice(Math.max(0, excess))
     if (excess <= 0) return undefined
-    const ended = alive.slice(0, excess)
+    const over = alive.slice(0, excess)
     const pid = this.#platform.pid
-    this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of the oldest ${ended.length === 1 ? 'generation' : `${ended.length} generations`} before the next one starts`, { pid, ended: ended.map((g) => g.pid) })
-    for (const g of ended) this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
-    const deadline = this.#platform.now() + END_DRAIN_WAIT_MS
+    const graceUs = (this.options.idleGrace + CAP_GRACE_MS) * 1000
+    this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: the next generation starts once the oldest ${over.length === 1 ? 'generation has' : `${over.length} generations have`} finished draining; ` +
+      `one still draining ${this.options.idleGrace + CAP_GRACE_MS} ms after its drain began is ended at once`, { pid, over: over.map((g) => g.pid) })
+    const told = new Map<number, number>()
     return new Promise((resolve) => {
       const check = (): void => {
-        const left = ended.filter(isAlive)
+        const now = this.#platform.monotonicUs()
+        const left = over.filter(isAlive)
+        for (const g of left) {
+          if (told.has(g.pid) || (g.sinceUs !== undefined && now < g.sinceUs + graceUs)) continue
+          told.set(g.pid, now)
+          this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of generation pid ${g.pid} at once`, { pid, ended: g.pid })
+          this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
+        }
+        const stuck = left.filter((g) => { const at = told.get(g.pid); return at !== undefined && now - at >= END_DRAIN_WAIT_MS * 1000 })
         if (left.length === 0) {
           resolve()
-        } else if (this.#platform.now() >= deadline) {
+        } else if (stuck.length === left.length) {
           this.#reporter.log('warn', `older generations still running ${END_DRAIN_WAIT_MS} ms after ${END_DRAIN_SIGNAL}; starting the next generation anyway`, { pid, pids: left.map((g) => g.pid) })
           resolve()
         } else {
           this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
         }
       }
-      this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
+      check()
     })
   }
 

@@ -96,11 +96,15 @@ export function decodeListeners (text: string): PassedListener[] | undefined {
   return out
 }
 
-/** A generation that drains, known by its pid and the kernel's start time of that pid. */
-export interface DrainingGeneration { pid: number, start: string }
+/**
+ * A generation that drains, known by its pid and the kernel's start time of that pid;
+ * `sinceUs`: CLOCK_MONOTONIC µs when its drain began (unknown for the parent until the
+ * child's ready report started that drain).
+ */
+export interface DrainingGeneration { pid: number, start: string, sinceUs?: number }
 
 export function encodeDraining (list: readonly DrainingGeneration[]): string {
-  return JSON.stringify(list.map(({ pid, start }) => ({ pid, start })))
+  return JSON.stringify(list.map(({ pid, start, sinceUs }) => ({ pid, start, ...(sinceUs === undefined ? {} : { sinceUs }) })))
 }
 
 export function decodeDraining (text: string): DrainingGeneration[] | undefined {
@@ -109,10 +113,11 @@ export function decodeDraining (text: string): DrainingGeneration[] | undefined 
   const out: DrainingGeneration[] = []
   for (const item of value) {
     if (typeof item !== 'object' || item === null) return undefined
-    const { pid, start } = item as Record<string, unknown>
+    const { pid, start, sinceUs } = item as Record<string, unknown>
     if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 2) return undefined
     if (typeof start !== 'string' || !/^\d{1,20}$/.test(start)) return undefined
-    out.push({ pid, start })
+    if (sinceUs !== undefined && (typeof sinceUs !== 'number' || !Number.isSafeInteger(sinceUs) || sinceUs < 0)) return undefined
+    out.push(sinceUs === undefined ? { pid, start } : { pid, start, sinceUs })
   }
   return out
 }

@@ -61,6 +61,8 @@ interface Worker {
   ready: Promise<void>
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   killTimer?: NodeJS.Timeout
+  /** performance.now() when its drain began. */
+  drainingSince?: number
 }
 
 const CRASH_WINDOW = 60_000
@@ -72,6 +74,8 @@ const STOP_SIGNALS = { SIGTERM: 15, SIGINT: 2, SIGQUIT: 3 } as const
 /** Ends a worker's drain at once (see END_DRAIN_SIGNAL in lifecycle.ts). */
 const END_DRAIN_SIGNAL = 'SIGWINCH'
 const END_DRAIN_WAIT_MS = 5_000
+/** How long a generation over --max-draining may keep draining by itself (see #makeRoom). */
+const CAP_GRACE_MS = 2_000
 
 export class Supervisor {
   readonly #o: SupervisorOptions
@@ -354,6 +358,7 @@ export class Supervisor {
       this.#serving.set(w.slot, w)
       if (old !== undefined) {
         old.state = 'draining'
+        old.drainingSince = performance.now()
         this.#draining.add(old)
         this.#terminate(old)
       }
@@ -367,21 +372,31 @@ export class Supervisor {
   }
 
   /**
-   * Ends the drain of the oldest draining generations so that, once the new one took over,
-   * at most `maxDraining` drain; waits until their workers exited (at most END_DRAIN_WAIT_MS).
+   * Makes room so that, once the new generation took over, at most `maxDraining` drain. The
+   * oldest over the cap first gets to finish by itself: its workers are ended at once only
+   * when they still drain CAP_GRACE_MS after their drain began (the core's default idleGrace
+   * plus a second: what holds them then is a long-lived connection, not ordinary requests).
+   * Waits until they exited, at most END_DRAIN_WAIT_MS after they were told.
    */
   async #makeRoom (): Promise<void> {
     const generations = [...new Set([...this.#draining].map((w) => w.generation))].sort((a, b) => a - b)
     const excess = generations.length + 1 - this.#o.maxDraining
     if (excess <= 0) return
-    const ended = [...this.#draining].filter((w) => generations.slice(0, excess).includes(w.generation))
-    this.#log(`--max-draining ${this.#o.maxDraining}: ending the drain of generation ${generations.slice(0, excess).join(', ')} at once`)
-    for (const w of ended) w.proc.kill(END_DRAIN_SIGNAL)
+    const over = generations.slice(0, excess)
+    const workers = [...this.#draining].filter((w) => over.includes(w.generation))
+    this.#log(`--max-draining ${this.#o.maxDraining}: generation ${over.join(', ')} first finishes draining (ended at once if still draining ${CAP_GRACE_MS} ms after it began)`)
+    const since = Math.min(...workers.map((w) => w.drainingSince ?? 0))
+    const gone = Promise.all(workers.map((w) => w.exited))
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.all(ended.map((w) => w.exited)),
-      new Promise((resolve) => { timer = setTimeout(resolve, END_DRAIN_WAIT_MS) })
+    const graceOver = await Promise.race([
+      gone.then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), Math.max(0, since + CAP_GRACE_MS - performance.now())) })
     ])
+    clearTimeout(timer)
+    if (!graceOver) return
+    this.#log(`--max-draining ${this.#o.maxDraining}: ending the drain of generation ${over.join(', ')} at once`)
+    for (const w of workers) if (this.#draining.has(w)) w.proc.kill(END_DRAIN_SIGNAL)
+    await Promise.race([gone, new Promise((resolve) => { timer = setTimeout(resolve, END_DRAIN_WAIT_MS) })])
     clearTimeout(timer)
   }
 
