@@ -10,7 +10,7 @@ import type { RequestListener } from 'node:http'
 import { withHealth, type HealthPaths } from './health.ts'
 import type { Graceful } from './lifecycle.ts'
 import type { GracefulOptions } from './options.ts'
-import { gracefulRestart } from './index.ts'
+import { gracefulRestart } from './instance.ts'
 
 export interface ServerFactoryOptions extends GracefulOptions {
   /** Serve HTTPS: the options of `https.createServer()` (key, cert, ...). */
