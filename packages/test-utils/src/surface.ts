@@ -1,0 +1,64 @@
+/**
+ * The public surface of a package entry as its users see it: every name its declaration
+ * file exports, split into values (what `import` yields at run time) and types only. The
+ * type tests pin these lists, so an export added or removed by accident fails a test
+ * instead of becoming a promise. TypeScript is loaded only when asked: most tests never
+ * need it.
+ */
+import { fileURLToPath } from 'node:url'
+
+export interface Surface {
+  /** Exports that exist at run time (functions, classes, constants, `default`), sorted. */
+  values: string[]
+  /** Exports that exist for the type checker only (interfaces, type aliases, `export type`), sorted. */
+  types: string[]
+}
+
+export async function publicSurface (declarationFile: string | URL): Promise<Surface> {
+  const { default: ts } = await import('typescript')
+  const file = declarationFile instanceof URL ? fileURLToPath(declarationFile) : declarationFile
+  const program = ts.createProgram([file], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    // Only the names and kinds of the entry's own exports matter: no lib, no @types.
+    noLib: true
+  })
+  const source = program.getSourceFile(file)
+  if (source === undefined) throw new Error(`publicSurface: cannot read ${file}`)
+  const checker = program.getTypeChecker()
+  const moduleSymbol = checker.getSymbolAtLocation(source)
+  if (moduleSymbol === undefined) throw new Error(`publicSurface: ${file} is not a module`)
+  const values: string[] = []
+  const types: string[] = []
+  for (const symbol of checker.getExportsOfModule(moduleSymbol)) {
+    const isValue = !typeOnly(ts, checker, symbol) && (resolve(ts, checker, symbol).flags & ts.SymbolFlags.Value) !== 0
+    ;(isValue ? values : types).push(symbol.name)
+  }
+  return { values: values.sort(), types: types.sort() }
+}
+
+type TS = typeof import('typescript')
+
+function resolve (ts: TS, checker: import('typescript').TypeChecker, symbol: import('typescript').Symbol): import('typescript').Symbol {
+  return (symbol.flags & ts.SymbolFlags.Alias) !== 0 ? checker.getAliasedSymbol(symbol) : symbol
+}
+
+/**
+ * `export type { X }`, `export { type X }`, `import type { X }` then `export { X }`: a type
+ * only, whatever X was where it was declared. Walks the alias chain one step at a time.
+ */
+function typeOnly (ts: TS, checker: import('typescript').TypeChecker, symbol: import('typescript').Symbol): boolean {
+  let current: import('typescript').Symbol | undefined = symbol
+  for (let hops = 0; current !== undefined && (current.flags & ts.SymbolFlags.Alias) !== 0 && hops < 32; hops++) {
+    for (const declaration of current.declarations ?? []) {
+      if (ts.isExportSpecifier(declaration) && (declaration.isTypeOnly || declaration.parent.parent.isTypeOnly)) return true
+      if (ts.isImportSpecifier(declaration) && (declaration.isTypeOnly || declaration.parent.parent.isTypeOnly)) return true
+      if (ts.isImportClause(declaration) && declaration.isTypeOnly) return true
+    }
+    current = checker.getImmediateAliasedSymbol(current)
+  }
+  return false
+}
