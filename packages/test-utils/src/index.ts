@@ -11,6 +11,7 @@ export {
   readPidFile,
   rssKb,
   startNode,
+  tool,
   waitFor,
   waitForPidExit
 } from './process.ts'

@@ -1,21 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { freePort, nginxBinary, readPidFile, rounds, startLoad, startNginx, tracker, waitFor } from '@graceful-restart/test-utils'
+import { freePort, readPidFile, rounds, startLoad, startNginx, tool, tracker, waitFor } from '@graceful-restart/test-utils'
 import { handover, tempDir, waitGone } from './app.ts'
 import { EXAMPLES, nginxSite } from './examples.ts'
 
 const APP = path.join(EXAMPLES, 'fastify', 'server.js')
 
-function needNginx (t: { skip: (msg: string) => void }): boolean {
-  if (nginxBinary() !== undefined) return true
-  if (process.env.CI !== undefined) assert.fail('nginx is missing (CI installs it)')
-  t.skip('nginx not installed')
-  return false
-}
-
 test('behind nginx (examples/nginx/app.conf): handovers under keep-alive and new-connection load with POSTs fail no request', { timeout: 180_000 }, async (t) => {
-  if (!needNginx(t)) return
+  if (tool('nginx', t) === undefined) return
   const track = tracker(t)
   const dir = tempDir(t)
   const appPort = await freePort()
