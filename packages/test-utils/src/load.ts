@@ -48,6 +48,11 @@ export interface LoadOptions {
   postBytes?: number
   /** Default '/echo'. */
   postPath?: string
+  /**
+   * The status every answer must have, default: any 2xx. For an app without routes (a
+   * README snippet) every answer is its 404; any other status counts as 'non2xx'.
+   */
+  expectStatus?: number
   /** Loops start no request after this, default 60_000. */
   durationMs?: number
   /** Loops start no more requests than this in total, default 1_000_000. */
@@ -188,7 +193,7 @@ export function startLoad (opts: LoadOptions): LoadHandle {
         if (isSlow) {
           slow.push({ pid: outcome.pid === undefined ? NaN : Number(outcome.pid), startedAt: wallStart, endedAt: Date.now(), status: outcome.status })
         }
-        if (outcome.status >= 200 && outcome.status <= 299) {
+        if (opts.expectStatus === undefined ? outcome.status >= 200 && outcome.status <= 299 : outcome.status === opts.expectStatus) {
           failed = false
           ok++
           latencies.push(latency)

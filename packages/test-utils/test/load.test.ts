@@ -199,6 +199,21 @@ test('a 503 counts as non2xx', bounded, async () => {
   }
 })
 
+test('expectStatus: the one status every answer must have', bounded, async () => {
+  const server = await listen((req, res) => {
+    res.statusCode = req.url === '/' ? 404 : 200
+    res.end()
+  })
+  try {
+    const report = await startLoad({ port: server.port, keepAlive: true, clients: 2, slowEvery: 0, expectStatus: 404, maxRequests: 20 }).done
+    assert.equal(report.ok, 20, JSON.stringify(report.errorSamples))
+    const other = await startLoad({ port: server.port, keepAlive: true, clients: 2, slowEvery: 0, expectStatus: 404, path: '/x', maxRequests: 20 }).done
+    assert.equal(other.failures.non2xx, 20)
+  } finally {
+    await server.close()
+  }
+})
+
 test('a server that never answers counts as timeout, and stop() stays bounded', bounded, async () => {
   const server = await listen(() => { /* never answer */ })
   try {
