@@ -36,11 +36,11 @@ export interface Nginx {
 
 const STOP_TIMEOUT_MS = 5_000
 
-/** The nginx binary: /usr/sbin/nginx or the first on PATH; undefined when not installed. */
+/** The nginx binary: the first on PATH, or /usr/sbin/nginx; undefined when not installed. */
 export function nginxBinary (): string | undefined {
-  if (fs.existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx'
   const found = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim()
-  return found === '' ? undefined : found
+  if (found !== '') return found
+  return fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined
 }
 
 /** A complete main config around `http`, with every path under `dir`. */

@@ -335,8 +335,10 @@ function sleep (ms: number): Promise<void> {
  * is a failure.
  */
 export function tool (name: string, t: { skip: (msg: string) => void }): string | undefined {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim()
-  if (found !== '') return found
+  // Daemons live in /usr/sbin, which a non-root PATH often lacks.
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim() ||
+    ['/usr/sbin', '/sbin'].map((dir) => `${dir}/${name}`).find((file) => fs.existsSync(file))
+  if (found !== undefined && found !== '') return found
   if (process.env.CI !== undefined) throw new Error(`${name} is missing (CI installs it)`)
   t.skip(`${name} not installed`)
   return undefined
