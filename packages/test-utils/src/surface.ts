@@ -5,6 +5,8 @@
  * instead of becoming a promise. TypeScript is loaded only when asked: most tests never
  * need it.
  */
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 export interface Surface {
@@ -61,4 +63,27 @@ function typeOnly (ts: TS, checker: import('typescript').TypeChecker, symbol: im
     current = checker.getImmediateAliasedSymbol(current)
   }
   return false
+}
+
+export interface PinnedEntry {
+  values: string[]
+  types: string[]
+}
+
+/**
+ * Asserts that a built package exports exactly the pinned entries (`exports` keys, besides
+ * `./package.json`), and that each entry's declarations and module export exactly the
+ * pinned names. Paths come from the package's own `exports` map, as a consumer resolves them.
+ */
+export async function assertPublicSurface (packageDir: URL, pinned: Record<string, PinnedEntry>): Promise<void> {
+  const manifest = JSON.parse(fs.readFileSync(new URL('package.json', packageDir), 'utf8')) as { exports: Record<string, { types: string, default: string } | string> }
+  assert.deepEqual(Object.keys(manifest.exports).filter((k) => k !== './package.json').sort(), Object.keys(pinned).sort(), 'entries in package.json "exports"')
+  for (const [entry, expected] of Object.entries(pinned)) {
+    const target = manifest.exports[entry]
+    if (typeof target !== 'object') throw new assert.AssertionError({ message: `${entry}: expected a { types, default } target, got ${JSON.stringify(target)}` })
+    const surface = await publicSurface(new URL(target.types, packageDir))
+    assert.deepEqual(surface, { values: [...expected.values].sort(), types: [...expected.types].sort() }, `${entry}: declared exports`)
+    const runtime = Object.keys(await import(new URL(target.default, packageDir).href)).sort()
+    assert.deepEqual(runtime, [...expected.values].sort(), `${entry}: exports at run time`)
+  }
 }
