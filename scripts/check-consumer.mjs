@@ -276,7 +276,7 @@ import express from 'express'
 import Koa from 'koa'
 import { CHANNELS, GracefulError, HandoverError, gracefulRestart, healthHandler } from '@graceful-restart/core'
 import type { DrainCounts, Graceful, GracefulErrorCode, GracefulOptions, HandoverResult, HealthPaths, Logger, RoutableSignal, ShutdownResult, SignalAction, State } from '@graceful-restart/core'
-import { currentGraceful, healthAnswer, resolveHealthPaths, serverFactory, withHealth } from '@graceful-restart/core/adapter'
+import { currentGraceful, healthAnswer, resolveHealthPaths, serverFactory, setKeepAliveTimeout, withHealth } from '@graceful-restart/core/adapter'
 import type { HealthAnswer, ServerFactory, ServerFactoryOptions } from '@graceful-restart/core/adapter'
 import gracefulFastify, { fastifyGracefulRestart, type FastifyGracefulRestartOptions } from '@graceful-restart/fastify'
 import gracefulExpressDefault, { gracefulExpress, type GracefulExpressOptions } from '@graceful-restart/express'
@@ -309,6 +309,7 @@ const factory: ServerFactory = serverFactory(factoryOptions)
 const answer: HealthAnswer | undefined = healthAnswer(factory.graceful, resolveHealthPaths(true)!, '/readyz')
 const wrapped = withHealth(graceful, (req: http.IncomingMessage, res: http.ServerResponse) => res.end(), true)
 const current: Graceful | undefined = currentGraceful()
+setKeepAliveTimeout(server, 65_000)
 
 const fastifyOptions: FastifyGracefulRestartOptions = { drainTimeout: 30_000, health: true }
 const app = Fastify()

@@ -86,6 +86,16 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       assert.equal(app.events().filter((e) => e.event === 'listening' && e.pid === to && (e.address as { port?: number } | null)?.port === app.port).length, 1)
     })
 
+    test('health on (fleet mode): idle connections outlive a balancer\'s (keepAliveTimeout >= 65 s, headersTimeout above it)', { timeout: 30_000 }, async (t) => {
+      const app = await start(t)
+      const listening = app.events().find((e) => e.event === 'listening' && e.pid === app.pid)
+      const keepAlive = listening?.keepAliveTimeout as number
+      t.diagnostic(`keepAliveTimeout ${keepAlive} ms, headersTimeout ${String(listening?.headersTimeout)} ms`)
+      // ALB and nginx keep idle upstream connections 60 s: the server must be the one that waits longer.
+      assert.ok(keepAlive >= 65_000, `keepAliveTimeout ${keepAlive}`)
+      assert.ok((listening?.headersTimeout as number) > keepAlive)
+    })
+
     test('the old generation keeps serving until the new one is ready', { timeout: 30_000 }, async (t) => {
       const app = await start(t)
       app.setBootMode('slow')

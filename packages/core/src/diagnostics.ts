@@ -22,6 +22,11 @@ export const CHANNELS = {
   ready: 'graceful-restart:ready',
   /** A handover started: `{ pid, trigger }`. */
   handoverStart: 'graceful-restart:handover:start',
+  /**
+   * What the next generation's environment changes, names only (values may be secrets):
+   * `{ pid, added, removed, changed }`. Published before it is spawned.
+   */
+  handoverEnv: 'graceful-restart:handover:env',
   /** The next generation was spawned: `{ pid, childPid }`. */
   handoverSpawn: 'graceful-restart:handover:spawn',
   /** The next generation is ready; this one drains: `{ pid, childPid, durationMs }`. */
@@ -30,7 +35,11 @@ export const CHANNELS = {
   handoverRollback: 'graceful-restart:handover:rollback',
   /** A drain started: `{ pid, reason, connections, active, idle, upgraded }`. */
   drainStart: 'graceful-restart:drain:start',
-  /** A drain ended: `{ pid, durationMs, served, destroyed, timedOut }`. */
+  /**
+   * A drain ended: `{ pid, reason, durationMs, served, destroyed, timedOut, endedEarly? }`;
+   * `endedEarly` (`{ active, idle, upgraded }`: what was still open) when a newer generation
+   * (`maxDraining`) or an operator ended it at once with SIGWINCH.
+   */
   drainEnd: 'graceful-restart:drain:end'
 } as const
 

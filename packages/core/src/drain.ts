@@ -41,6 +41,8 @@ export interface DrainOptions {
   idleGrace: number
   drainTimeout: number
   onUpgradedSocket?: ((socket: Socket, server: Server) => void) | undefined
+  /** Aborting it ends the drain at once, as the deadline would (`maxDraining`). */
+  signal?: AbortSignal | undefined
   now?: () => number
 }
 
@@ -185,9 +187,11 @@ export class ConnectionTracker {
     return await new Promise<DrainResult>((resolve) => {
       let reaper: NodeJS.Timeout | undefined
       let deadline: NodeJS.Timeout | undefined
+      const endNow = (): void => { destroyAll(false) }
       const finish = (destroyed: number, timedOut: boolean): void => {
         clearInterval(reaper)
         clearTimeout(deadline)
+        options.signal?.removeEventListener('abort', endNow)
         this.#onChange = undefined
         resolve({ durationMs: now() - started, served: this.#served, destroyed, timedOut })
       }
@@ -208,7 +212,7 @@ export class ConnectionTracker {
       }
       reaper = setInterval(reap, Math.min(REAP_INTERVAL, Math.max(options.idleGrace, 1)))
       reap()
-      deadline = setTimeout(() => {
+      const destroyAll = (timedOut: boolean): void => {
         const left = [...this.#connections.keys()]
         const sessions = [...this.#sessions]
         const tcp = [...this.#tcp]
@@ -216,8 +220,11 @@ export class ConnectionTracker {
         for (const session of sessions) session.destroy()
         // Handshakes that never finished; for a TLS server each TCP connection counts once.
         for (const raw of tcp) raw.destroy()
-        finish(tcp.length > 0 ? tcp.length : left.length + sessions.length, true)
-      }, options.drainTimeout)
+        finish(tcp.length > 0 ? tcp.length : left.length + sessions.length, timedOut)
+      }
+      deadline = setTimeout(() => destroyAll(true), options.drainTimeout)
+      if (options.signal?.aborted === true) endNow()
+      else options.signal?.addEventListener('abort', endNow, { once: true })
     })
   }
 }

@@ -19,6 +19,7 @@ export type GracefulErrorCode =
   | 'ERR_GRACEFUL_CHILD_EXITED'
   | 'ERR_GRACEFUL_UPGRADE_TIMEOUT'
   | 'ERR_GRACEFUL_PIDFILE'
+  | 'ERR_GRACEFUL_STALE_PIDFILE'
 
 export class GracefulError extends Error {
   readonly code: GracefulErrorCode

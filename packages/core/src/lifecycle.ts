@@ -9,13 +9,17 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
 import { GracefulError, HandoverError } from './errors.ts'
+import { nextEnvironment, type EnvDiff, type EnvOrigin, type NextEnvironment } from './handover/env.ts'
 import type { Launch } from './handover/launch.ts'
+import type { DrainingGeneration } from './handover/protocol.ts'
 import type { NextGeneration } from './handover/spawn.ts'
 import { listenOn, type ListenFn } from './listeners/bind.ts'
 import type { Inheritance } from './listeners/inherit.ts'
+import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
 import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
 import type { Platform } from './platform.ts'
@@ -31,6 +35,8 @@ export interface HandoverResult {
 
 export interface ShutdownResult extends DrainResult {
   reason: string
+  /** What was still open when the drain was ended at once (SIGWINCH, sent by `maxDraining`). */
+  endedEarly?: Omit<DrainCounts, 'connections'>
 }
 
 interface Attachment {
@@ -44,6 +50,23 @@ interface Attachment {
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR2: 12 }
 
+/**
+ * Ends a drain at once: what is still open is closed, counted and reported in `drain:end`.
+ * SIGTERM cannot say it (a second one exits without a report, and a first one must let a
+ * handover's drain run: systemd sends it to every process of the unit on stop). SIGWINCH
+ * is ignored by default, so a process that does not know it is left alone; Apache and
+ * nginx use it for their own graceful stops too.
+ */
+const END_DRAIN_SIGNAL = 'SIGWINCH'
+/** How long a handover waits for the drains it ended before it starts the next generation anyway. */
+const END_DRAIN_WAIT_MS = 5_000
+const END_DRAIN_POLL_MS = 10
+
+function describeDiff (diff: EnvDiff): string {
+  const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
+  return parts.length === 0 ? 'unchanged' : parts.join('; ')
+}
+
 export class Graceful {
   readonly options: ResolvedOptions
   readonly #platform: Platform
@@ -51,6 +74,11 @@ export class Graceful {
   readonly #inheritance: Inheritance
   readonly #registry: ListenerRegistry
   readonly #launch: Launch
+  readonly #envOrigin: EnvOrigin
+  /** The kernel's start time of this process (undefined without /proc: no drain cap then). */
+  readonly #startTime: string | undefined
+  /** Older generations draining, oldest first, as the parent passed them (pruned at each handover). */
+  #draining: DrainingGeneration[]
   readonly #attachments: Attachment[] = []
   readonly #drainedHooks: Array<() => unknown> = []
   readonly #drainingHooks: Array<(reason: string) => unknown> = []
@@ -58,22 +86,29 @@ export class Graceful {
   #uninstallSignals: () => void = () => {}
   #readyPromise: Promise<void> | undefined
   #readyCheckScheduled = false
-  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void } | undefined
+  #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void, absorbed: boolean } | undefined
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
   #exitCode = 0
   /** Whether this generation ever served as the live one (and so owns the public names). */
   #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
+  /** The last handover as the status file beside the PID file tells it (control-status.ts). */
+  #handoverRecord: HandoverRecord | undefined
+  readonly #createdAt: number
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
     this.#platform = platform
+    this.#createdAt = platform.now()
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
     // Read now: by the time of a handover, `current` may already point at the new release,
     // and $PWD could no longer be told apart from a stale value.
     this.#launch = platform.captureLaunch()
+    this.#envOrigin = platform.captureEnv(this.#inheritance.envFromFiles ?? [], this.options.envFile)
+    this.#startTime = platform.processStartTime(platform.pid)
+    this.#draining = this.#inheritance.draining ?? []
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
     if (!platform.canPassSockets()) {
@@ -108,6 +143,7 @@ export class Graceful {
     if (server.listening) {
       throw new GracefulError('ERR_GRACEFUL_INVALID_OPTION', 'attach() the server before it listens: a listening server cannot take over an inherited socket')
     }
+    if (this.options.keepAliveTimeout !== undefined) setKeepAliveTimeout(server, this.options.keepAliveTimeout)
     const attachment: Attachment = { server, tracker: new ConnectionTracker(server), pending: false, key: undefined, unixPath: undefined }
     this.#attachments.push(attachment)
     const original = server.listen as unknown as ListenFn
@@ -213,8 +249,12 @@ export class Graceful {
     if (this.#state !== 'starting') return
     const pid = this.#platform.pid
     const { supervisorPid, parentPid } = this.#inheritance
+    const { readyFd } = this.#inheritance
     // Under the supervisor the PID file names the supervisor, which writes it itself.
     if (this.options.pidFile !== undefined && supervisorPid === undefined) {
+      // The first generation vouches for the PID file before writing it; a next generation
+      // once its parent took the report (below): until then the handover may still fail.
+      if (readyFd === undefined) this.#writeStatus()
       try {
         this.#platform.writePidFile(this.options.pidFile, pid)
       } catch (err) {
@@ -229,14 +269,21 @@ export class Graceful {
     for (const socket of this.#registry.closeUnclaimed(this.#platform.closeFd)) {
       this.#reporter.log('info', 'closed an inherited listener that no listen() claimed', { fd: socket.fd, key: socket.key ?? socket.name })
     }
-    const { readyFd } = this.#inheritance
     if (readyFd !== undefined && supervisorPid !== undefined) {
       this.#wasLive = true
       this.#platform.reportReady(readyFd, pid, () => { this.shutdown('supervisor-gone').catch(() => {}) })
     } else if (readyFd !== undefined) {
       // The public names (PID file, unix socket paths) become ours only once the parent
       // took the report: a parent that timed out and stops us still serves them.
-      this.#platform.reportReady(readyFd, pid, () => { this.#wasLive = true })
+      this.#platform.reportReady(readyFd, pid, () => {
+        this.#wasLive = true
+        const startedMonoUs = this.#inheritance.handoverStartedUs
+        if (startedMonoUs !== undefined) {
+          const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
+          this.#handoverRecord = { ok: true, generation: this.generation, at: Date.now(), durationMs, startedMonoUs }
+        }
+        this.#writeStatus()
+      })
     } else {
       this.#wasLive = true
     }
@@ -261,6 +308,10 @@ export class Graceful {
     }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
+      // systemd (Type=notify-reload) waits for a RELOADING=1 stamped after its signal, then
+      // a READY=1: this one's, when the running handover ends either way.
+      this.#notifyReloading(this.#platform.monotonicUs())
+      this.#handover.absorbed = true
       return this.#handover.promise
     }
     if (this.#state !== 'ready') {
@@ -276,7 +327,11 @@ export class Graceful {
     }
     this.#state = 'handing-over'
     const started = this.#platform.now()
+    const startedMonoUs = this.#platform.monotonicUs()
     const pid = this.#platform.pid
+    // Sent, and taken by systemd, before the next generation exists: its READY=1 must not
+    // arrive first.
+    const announced = this.#notifyReloading(startedMonoUs)
     this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
 
     let abort: () => void = () => {}
@@ -304,6 +359,8 @@ export class Graceful {
           this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
+          this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs, startedMonoUs, reason: message }
+          this.#writeStatus()
           // The child may have written the PID file before it failed: this generation serves.
           if (this.options.pidFile !== undefined && this.#inheritance.supervisorPid === undefined &&
             this.#platform.readPidFile(this.options.pidFile) !== pid) {
@@ -315,6 +372,10 @@ export class Graceful {
           }
           this.#handover = undefined
           if (this.#state === 'handing-over') this.#state = 'ready'
+          // Ends the reload systemd saw begin; it cannot be told that it failed (see README).
+          if (reason !== 'aborted' && this.#inheritance.supervisorPid === undefined) {
+            this.#platform.notifySystemd(['READY=1', `STATUS=handover failed, still serving: ${message}`])
+          }
           this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, still serving: ${message}`,
             { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs })
           reject(err)
@@ -322,42 +383,97 @@ export class Graceful {
       }
       abort = () => fail('aborted', 'handover aborted by shutdown')
       const current: { child: NextGeneration | undefined } = { child: undefined }
+      let next: NextEnvironment
       try {
-        current.child = this.#platform.spawnGeneration({
-          launch: this.#launch,
-          env: this.#platform.env,
-          listeners,
-          parentPid: pid,
-          generation: this.generation + 1
-        }, {
-          onReady: () => {
-            if (done) return
-            done = true
-            this.#platform.clearTimeout(timer)
-            const child = current.child
-            child?.release()
-            const durationMs = this.#platform.now() - started
-            const childPid = child?.pid ?? -1
-            this.#lastHandover = { ok: true, at: Date.now(), durationMs }
-            this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
-            resolve({ pid: childPid, durationMs })
-            this.#handover = undefined
-            this.#drain = this.#drainAndExit('handover', false)
-          },
-          onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
-          onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
-        })
+        next = nextEnvironment(this.#platform.env, this.#envOrigin, { cwd: this.#launch.cwd, envFiles: this.options.envFile, read: this.#platform.readFile })
       } catch (err) {
-        // Nothing the platform throws may leave the state machine in handing-over.
-        fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
+        fail('spawn', `cannot read envFile: ${(err as Error).message}`)
+        return
       }
-      if (!done && current.child !== undefined) {
-        this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
-        timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
+      this.#reporter.event(CHANNELS.handoverEnv, 'info', `next generation's environment: ${describeDiff(next.diff)}`, { pid, ...next.diff })
+      const start = (): void => {
+        if (done) return // aborted while systemd was being told
+        try {
+          current.child = this.#platform.spawnGeneration({
+            launch: this.#launch,
+            env: next.env,
+            handoverStartedUs: startedMonoUs,
+            envFromFiles: next.fromFiles,
+            draining: this.#startTime === undefined ? this.#draining : [...this.#draining, { pid, start: this.#startTime }],
+            listeners,
+            parentPid: pid,
+            generation: this.generation + 1
+          }, {
+            onReady: () => {
+              if (done) return
+              done = true
+              this.#platform.clearTimeout(timer)
+              const child = current.child
+              child?.release()
+              const durationMs = this.#platform.now() - started
+              const childPid = child?.pid ?? -1
+              this.#lastHandover = { ok: true, at: Date.now(), durationMs }
+              this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
+              resolve({ pid: childPid, durationMs })
+              // The child's READY=1 answers the reload that started this handover; a reload
+              // this one absorbed (stamped later) needs one sent after its RELOADING=1.
+              if (this.#handover?.absorbed === true) this.#platform.notifySystemd(['READY=1'])
+              this.#handover = undefined
+              this.#drain = this.#drainAndExit('handover', false)
+            },
+            onExit: (exitCode, signal) => fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal),
+            onError: (err) => fail('spawn', `cannot start the next generation: ${err.message}`)
+          })
+        } catch (err) {
+          // Nothing the platform throws may leave the state machine in handing-over.
+          fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
+        }
+        if (!done && current.child !== undefined) {
+          this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
+          timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
+        }
       }
+      // The next generation starts once systemd took RELOADING=1 and the oldest draining
+      // generations over maxDraining were ended.
+      const waits = [announced, this.#makeRoom()].filter((p) => p !== undefined)
+      if (waits.length === 0) start()
+      else void Promise.all(waits).then(start)
     })
-    this.#handover = { promise, child: undefined, abort }
+    this.#handover = { promise, child: undefined, abort, absorbed: false }
     return promise
+  }
+
+  /**
+   * Before the next generation starts: ends the drain of the oldest draining generations so
+   * that, once it took over, at most `maxDraining` drain (and at most `maxDraining + 1`
+   * processes run meanwhile). Resolves once they exited, or after END_DRAIN_WAIT_MS; returns
+   * undefined when there is nothing to end, and the handover goes on at once.
+   */
+  #makeRoom (): Promise<void> | undefined {
+    const isAlive = (g: DrainingGeneration): boolean => this.#platform.processStartTime(g.pid) === g.start
+    const alive = this.#draining.filter(isAlive)
+    const excess = alive.length + 1 - this.options.maxDraining
+    this.#draining = alive.slice(Math.max(0, excess))
+    if (excess <= 0) return undefined
+    const ended = alive.slice(0, excess)
+    const pid = this.#platform.pid
+    this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of the oldest ${ended.length === 1 ? 'generation' : `${ended.length} generations`} before the next one starts`, { pid, ended: ended.map((g) => g.pid) })
+    for (const g of ended) this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
+    const deadline = this.#platform.now() + END_DRAIN_WAIT_MS
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const left = ended.filter(isAlive)
+        if (left.length === 0) {
+          resolve()
+        } else if (this.#platform.now() >= deadline) {
+          this.#reporter.log('warn', `older generations still running ${END_DRAIN_WAIT_MS} ms after ${END_DRAIN_SIGNAL}; starting the next generation anyway`, { pid, pids: left.map((g) => g.pid) })
+          resolve()
+        } else {
+          this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
+        }
+      }
+      this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
+    })
   }
 
   /** Drains and exits (SIGTERM/SIGINT do this). A running handover is aborted first. */
@@ -389,11 +505,23 @@ export class Graceful {
     }
     this.#state = 'draining'
     const pid = this.#platform.pid
+    const endNow = new AbortController()
+    let endedEarly: ShutdownResult['endedEarly']
+    const stopListening = this.#platform.onSignal(END_DRAIN_SIGNAL, () => {
+      if (endNow.signal.aborted) return
+      const { active, idle, upgraded } = this.counts()
+      endedEarly = { active, idle, upgraded }
+      this.#reporter.log('info', `${END_DRAIN_SIGNAL}: ending the drain at once`, { pid, reason, ...endedEarly })
+      endNow.abort()
+    })
     if (final && this.#wasLive && this.#inheritance.supervisorPid === undefined) this.#platform.notifySystemd(['STOPPING=1'])
     if (final && this.options.shutdownDelay > 0) {
       // Readiness already fails (state is draining); keep serving until the balancer noticed.
       this.#reporter.log('info', `shutdown: not ready; serving for ${this.options.shutdownDelay} ms before draining`, { pid, reason })
-      await new Promise((resolve) => setTimeout(resolve, this.options.shutdownDelay))
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.shutdownDelay)
+        endNow.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+      })
     }
     for (const hook of this.#drainingHooks) {
       try {
@@ -406,7 +534,8 @@ export class Graceful {
     const drainOptions = {
       idleGrace: this.options.idleGrace,
       drainTimeout: this.options.drainTimeout,
-      onUpgradedSocket: this.options.onUpgradedSocket
+      onUpgradedSocket: this.options.onUpgradedSocket,
+      signal: endNow.signal
     }
     const results = await Promise.all(this.#attachments.map((a) => a.tracker.drain(drainOptions)))
     const result: ShutdownResult = {
@@ -414,14 +543,21 @@ export class Graceful {
       durationMs: Math.max(0, ...results.map((r) => r.durationMs)),
       served: results.reduce((n, r) => n + r.served, 0),
       destroyed: results.reduce((n, r) => n + r.destroyed, 0),
-      timedOut: results.some((r) => r.timedOut)
+      timedOut: results.some((r) => r.timedOut),
+      ...(endedEarly === undefined ? {} : { endedEarly })
     }
-    this.#reporter.event(CHANNELS.drainEnd, result.timedOut ? 'warn' : 'info',
-      result.timedOut ? `drain deadline reached: destroyed ${result.destroyed} connections` : 'drain finished', { pid, ...result })
+    stopListening()
+    const message = endedEarly !== undefined
+      ? `drain ended at once: destroyed ${result.destroyed} connections`
+      : result.timedOut ? `drain deadline reached: destroyed ${result.destroyed} connections` : 'drain finished'
+    this.#reporter.event(CHANNELS.drainEnd, result.timedOut || result.destroyed > 0 ? 'warn' : 'info', message, { pid, ...result })
     if (final && this.#wasLive) {
       // No generation follows: the public names this one served go with it. A generation
       // that never became ready owns none of them (its parent still serves them).
-      if (this.options.pidFile !== undefined) this.#platform.removePidFile(this.options.pidFile, pid)
+      if (this.options.pidFile !== undefined) {
+        this.#platform.removePidFile(this.options.pidFile, pid)
+        if (this.#inheritance.supervisorPid === undefined) this.#platform.removeStatus(this.options.pidFile, pid)
+      }
       // Under the supervisor the socket paths are the supervisor's: it bound them.
       if (this.#inheritance.supervisorPid === undefined) {
         for (const a of this.#attachments) if (a.unixPath !== undefined) this.#platform.unlink(a.unixPath)
@@ -438,6 +574,36 @@ export class Graceful {
     this.#uninstallSignals()
     if (this.options.exit) this.#platform.exit(this.#exitCode)
     return result
+  }
+
+  /**
+   * Tells systemd a reload began: RELOADING=1 with the CLOCK_MONOTONIC time it began, which
+   * Type=notify-reload compares with the time it sent its signal. Resolves once sent;
+   * undefined when there is no systemd to tell.
+   */
+  #notifyReloading (monotonicUs: number): Promise<void> | undefined {
+    if (this.#inheritance.supervisorPid !== undefined) return undefined
+    return this.#platform.notifySystemd(['RELOADING=1', `MONOTONIC_USEC=${monotonicUs}`])
+  }
+
+  /** The signal `graceful-restart reload` must send to start a handover here. */
+  #reloadSignal (): NodeJS.Signals | null {
+    const routed = [...this.options.signals].filter(([, action]) => action === 'handover').map(([signal]) => signal)
+    return routed.includes('SIGUSR2') ? 'SIGUSR2' : routed[0] ?? null
+  }
+
+  /** The status beside the PID file (re-exec mode): who owns the PID file, and the last handover. */
+  #writeStatus (): void {
+    if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
+    try {
+      this.#platform.writeStatus(this.options.pidFile, {
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+      })
+    } catch (err) {
+      // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal
+      // this PID (nothing vouches for it), which is the safe side.
+      this.#reporter.log('error', `cannot write the status beside the PID file: ${(err as Error).message}`, { code: 'ERR_GRACEFUL_PIDFILE' })
+    }
   }
 
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */

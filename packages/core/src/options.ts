@@ -20,6 +20,7 @@ export const DEFAULT_UPGRADE_TIMEOUT = 60_000
 export const DEFAULT_DRAIN_TIMEOUT = 30_000
 export const DEFAULT_IDLE_GRACE = 1_000
 export const DEFAULT_SHUTDOWN_DELAY = 0
+export const DEFAULT_MAX_DRAINING = 3
 
 export interface GracefulOptions {
   /** How long the next generation may take to become ready before it is killed (ms). Default 60 s. */
@@ -59,6 +60,24 @@ export interface GracefulOptions {
   logger?: Logger | false
   /** Exit the process after a drain. Default true. */
   exit?: boolean
+  /**
+   * Env files the app loads itself (dotenv): read again at each handover, their variables
+   * replace the values the previous read gave in the next generation's environment. A
+   * variable of the real environment still wins. Relative to the working directory.
+   */
+  envFile?: string | string[]
+  /**
+   * At most this many older generations drain at once. Before a handover starts a new
+   * generation, the oldest draining ones end their drain at once (their remaining
+   * connections are closed and counted in `drain:end`). Default 3; `Infinity` for no cap.
+   */
+  maxDraining?: number
+  /**
+   * `keepAliveTimeout` of the attached HTTP servers (ms), with `headersTimeout` raised above
+   * it. Behind a load balancer it must exceed the balancer's idle timeout (ALB and nginx: 60 s);
+   * the adapters use 65 s with `health` on. Default: leave the servers' own value.
+   */
+  keepAliveTimeout?: number
 }
 
 export interface ResolvedOptions {
@@ -74,6 +93,9 @@ export interface ResolvedOptions {
   onUpgradedSocket: ((socket: Socket, server: Server) => void) | undefined
   logger: Logger | false | undefined
   exit: boolean
+  envFile: string[]
+  maxDraining: number
+  keepAliveTimeout: number | undefined
 }
 
 const ACTIONS: readonly string[] = ['handover', 'shutdown', 'ignore']
@@ -114,6 +136,21 @@ function resolveSignals (value: GracefulOptions['signals']): Map<RoutableSignal,
   return table
 }
 
+function resolveEnvFiles (value: unknown): string[] {
+  if (value === undefined) return []
+  const list = Array.isArray(value) ? value as unknown[] : [value]
+  if (list.length === 0 || !list.every((file) => typeof file === 'string' && file !== '' && !file.includes('\0'))) {
+    throwInvalid('envFile', 'a path or a non-empty array of paths', value)
+  }
+  return list as string[]
+}
+
+function resolveMaxDraining (value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_DRAINING
+  if (value === Infinity || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1)) return value
+  return throwInvalid('maxDraining', 'an integer >= 1 or Infinity', value)
+}
+
 function isLogger (value: unknown): value is Logger {
   if (typeof value !== 'object' || value === null) return false
   const v = value as Record<string, unknown>
@@ -125,7 +162,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined
   if (proto !== Object.prototype && proto !== null) throwInvalid('options', 'a plain object', Array.isArray(options) ? 'an array' : options)
   const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
-    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit'])
+    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
   }
@@ -149,6 +186,9 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     beforeExit: optionalFunction('beforeExit', options.beforeExit),
     onUpgradedSocket: optionalFunction('onUpgradedSocket', options.onUpgradedSocket),
     logger: options.logger,
-    exit: options.exit ?? true
+    exit: options.exit ?? true,
+    envFile: resolveEnvFiles(options.envFile),
+    maxDraining: resolveMaxDraining(options.maxDraining),
+    keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0)
   }
 }

@@ -1,18 +1,14 @@
 import fs from 'node:fs'
-import path from 'node:path'
+import { writeFileAtomic } from './atomic-write.ts'
 import { GracefulError } from './errors.ts'
 
-/**
- * Writes the PID file atomically (temporary file in the same directory, then rename), so a
- * reader such as systemd's PIDFile= never sees it empty or half written.
- */
+export const PID_FILE_MODE = 0o644
+
+/** Writes the PID file atomically and safely (see atomic-write.ts), mode 0644. */
 export function writePidFile (file: string, pid: number): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${pid}.tmp`)
   try {
-    fs.writeFileSync(tmp, `${pid}\n`, { mode: 0o644 })
-    fs.renameSync(tmp, file)
+    writeFileAtomic(file, `${pid}\n`, PID_FILE_MODE)
   } catch (err) {
-    try { fs.unlinkSync(tmp) } catch {}
     throw new GracefulError('ERR_GRACEFUL_PIDFILE', `cannot write PID file ${file}: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -2,12 +2,16 @@
  * The seam between the state machine and the operating system. The real one below talks
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
+import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
 import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextGeneration } from './handover/spawn.ts'
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
+import { monotonicUs } from './clock.ts'
+import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
+import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
@@ -18,21 +22,37 @@ export interface Platform {
   canPassSockets: () => boolean
   readInheritance: () => Inheritance
   captureLaunch: () => Launch
+  /** Where each variable came from (handover/env.ts), given what the parent set from its files and the `envFile` option. */
+  captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
+  /** Reads a text file; throws the fs error. */
+  readFile: (file: string) => string
+  /** The kernel's start time of pid (identity.ts); undefined if it is gone or unknown. */
+  processStartTime: (pid: number) => string | undefined
   listeningFd: (server: Server) => number | undefined
   closeFd: (fd: number) => void
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
-  notifySystemd: (args: string[]) => void
+  /** Resolves once systemd took the message (in order); undefined when not under systemd. */
+  notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
   removePidFile: (file: string, pid: number) => void
   readPidFile: (file: string) => number | undefined
+  /** Writes the status beside the PID file (control-status.ts), adding pid and identity. Throws. */
+  writeStatus: (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>) => void
+  removeStatus: (pidFile: string, pid: number) => void
+  /** CLOCK_MONOTONIC µs (clock.ts): comparable across processes, as systemd's MONOTONIC_USEC. */
+  monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
   exit: (code: number) => void
   setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
   clearTimeout: (timer: unknown) => void
   now: () => number
+}
+
+function readText (file: string): string {
+  return fs.readFileSync(file, 'utf8')
 }
 
 export function nodePlatform (): Platform {
@@ -42,15 +62,25 @@ export function nodePlatform (): Platform {
     canPassSockets,
     readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
     captureLaunch: () => captureLaunch(),
+    captureEnv: (fromParentFiles, envFiles) => captureEnvOrigin({
+      env: process.env, execArgv: process.execArgv, cwd: process.cwd(), environ: readEnviron(readText), fromParentFiles, envFiles, read: readText
+    }),
+    readFile: readText,
+    processStartTime: (pid) => processStartTime(pid),
     listeningFd,
     closeFd,
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
-    notifySystemd: (args) => { notifySystemd(process.env, args) },
+    notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,
     readPidFile,
+    writeStatus: (pidFile, status) => {
+      writeStatusFile(statusFileOf(pidFile), { kind: 'generation', pid: process.pid, identity: ownIdentity(), ...status })
+    },
+    removeStatus: (pidFile, pid) => { try { removeStatusFile(statusFileOf(pidFile), pid) } catch {} },
+    monotonicUs,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)

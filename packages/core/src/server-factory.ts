@@ -7,7 +7,8 @@
 import http from 'node:http'
 import type https from 'node:https'
 import type { RequestListener } from 'node:http'
-import { withHealth, type HealthPaths } from './health.ts'
+import { resolveHealthPaths, withHealth, type HealthPaths } from './health.ts'
+import { BALANCER_KEEP_ALIVE_TIMEOUT, setKeepAliveTimeout } from './keep-alive.ts'
 import type { Graceful } from './lifecycle.ts'
 import type { GracefulOptions } from './options.ts'
 import { gracefulRestart } from './instance.ts'
@@ -20,6 +21,8 @@ export interface ServerFactoryOptions extends GracefulOptions {
   /**
    * Answer liveness and readiness probes before the app: `true` for `/healthz` and `/readyz`,
    * or `{ live, ready }` paths. Readiness is 503 before ready and once a drain begins.
+   * Behind a balancer, so the servers also keep idle connections 65 s (`keepAliveTimeout`)
+   * unless `keepAliveTimeout` or the `http`/`https` options say otherwise.
    */
   health?: boolean | HealthPaths
 }
@@ -44,9 +47,15 @@ export function serverFactory (options: ServerFactoryOptions = {}): ServerFactor
       const app = withHealth(graceful, handler, options.health)
       // node:https only for an app that serves TLS: on Node 20 loading it costs 2-4 ms of
       // every start-up and reads the CA file.
-      return options.https !== undefined
+      const server = options.https !== undefined
         ? process.getBuiltinModule('node:https').createServer(options.https, app)
         : http.createServer(options.http ?? {}, app)
+      // Fleet mode: the balancer, not this server, must be the side that closes idle connections.
+      const own = (options.https ?? options.http ?? {}) as { keepAliveTimeout?: unknown }
+      if (resolveHealthPaths(options.health) !== undefined && graceful.options.keepAliveTimeout === undefined && own.keepAliveTimeout === undefined) {
+        setKeepAliveTimeout(server, BALANCER_KEEP_ALIVE_TIMEOUT)
+      }
+      return server
     }
   }
 }

@@ -15,7 +15,7 @@ import type { Server } from 'node:net'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { gracefulRestart as createGraceful } from '@graceful-restart/core'
-import { currentGraceful, healthAnswer, resolveHealthPaths } from '@graceful-restart/core/adapter'
+import { currentGraceful, healthAnswer, resolveHealthPaths, setKeepAliveTimeout } from '@graceful-restart/core/adapter'
 import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
 import { markForSecondaries, routeSecondaries } from './localhost.ts'
 
@@ -24,6 +24,7 @@ export type FastifyGracefulRestartOptions = Omit<GracefulOptions, 'autoReady'> &
   /**
    * Liveness and readiness routes: `true` for `GET /healthz` and `GET /readyz`, or
    * `{ live, ready }` paths. Readiness answers 503 before ready and once a drain begins.
+   * Also keeps the server's `headersTimeout` above Fastify's `keepAliveTimeout` (72 s).
    */
   health?: boolean | HealthPaths
 }
@@ -72,6 +73,10 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
 
   app.decorate('graceful', graceful)
   const health = resolveHealthPaths(opts.health)
+  // Fleet mode. Fastify already keeps idle connections 72 s, above the usual balancers' 60 s
+  // (a `keepAliveTimeout` option was applied by attach()); its headersTimeout is Node's 60 s:
+  // keep it above. The server exists already, so its properties are what can be set here.
+  if (health !== undefined && graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
   for (const url of health === undefined ? [] : [health.live, health.ready]) {
     app.get(url, async (_request, reply) => {
       const answer = healthAnswer(graceful, health as Required<HealthPaths>, url)

@@ -1,11 +1,11 @@
-import fs from 'node:fs'
 import path from 'node:path'
 import type { Writable } from 'node:stream'
+import { statusFileOf } from '../control-status.ts'
 import { GracefulError } from '../errors.ts'
 import { captureLaunch } from '../handover/launch.ts'
 import { readInheritance } from '../listeners/inherit.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
-import { formatStatus, readStatus } from '../supervisor/status.ts'
+import * as control from './control.ts'
 
 export interface CliIo {
   stdout: Writable
@@ -22,14 +22,19 @@ export const USAGE = `usage:
       --status-file FILE    where to write the status (default: PID file + .json)
       --upgrade-timeout MS  how long new workers may take to become ready (default 60000)
       --drain-timeout MS    how long old workers may drain before SIGKILL (default 30000, +5 s)
-  graceful-restart reload --pid-file FILE [--wait] [--timeout MS]
+      --max-draining N      old generations draining at once; the oldest ends its drain first (default 3)
+      --env-file FILE       read again at each reload; fills in variables the environment does not set (repeatable)
+  graceful-restart reload --pid-file FILE [--wait] [--timeout MS]   --wait: exit 0 taken over, 1 rolled back
   graceful-restart stop   --pid-file FILE [--timeout MS]
-  graceful-restart status --pid-file FILE [--json]
+  graceful-restart status --pid-file FILE [--json]                  exit 0 running, 3 not running
+      FILE: the supervisor's --pid-file, or in re-exec mode the app's pidFile; the status
+      beside it (FILE.json, or --status-file) must show that its PID is still the process
+      that wrote it, else nothing is signalled (ERR_GRACEFUL_STALE_PIDFILE)
 signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM or SIGINT drain and stop (twice: at once)`
 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
-const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout'])
+const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
 function invalid (message: string): GracefulError {
@@ -66,29 +71,11 @@ function number (p: Parsed, name: string, fallback: number, min: number): number
   return value
 }
 
-function pidOf (p: Parsed): { pid: number, pidFile: string, statusFile: string } {
+function controlFiles (p: Parsed): { pidFile: string, statusFile: string } {
   const pidFile = one(p, '--pid-file')
   if (pidFile === undefined) throw invalid('--pid-file is required')
-  let text: string
-  try {
-    text = fs.readFileSync(pidFile, 'utf8').trim()
-  } catch {
-    throw new GracefulError('ERR_GRACEFUL_PIDFILE', `no supervisor: cannot read ${pidFile}`)
-  }
-  if (!/^\d+$/.test(text)) throw new GracefulError('ERR_GRACEFUL_PIDFILE', `${pidFile} does not hold a PID`)
-  return { pid: Number(text), pidFile, statusFile: one(p, '--status-file') ?? `${pidFile}.json` }
+  return { pidFile, statusFile: one(p, '--status-file') ?? statusFileOf(pidFile) }
 }
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Runs one CLI command; resolves with the exit code, or undefined while `run` keeps going. */
 export async function run (args: string[], io: CliIo): Promise<number | undefined> {
@@ -113,6 +100,8 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         reloadSignals: ['SIGUSR2', 'SIGHUP'],
         cwd: captureLaunch().cwd,
         env: io.env,
+        envFiles: p.flags.get('--env-file') ?? [],
+        maxDraining: number(p, '--max-draining', 3, 1),
         systemd: readInheritance({ env: io.env, pid: process.pid, ppid: process.ppid }).sockets,
         stdout: io.stdout,
         stderr: io.stderr,
@@ -122,40 +111,16 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
       return undefined
     }
     case 'reload': {
-      const { pid, statusFile } = pidOf(p)
-      const before = readStatus(statusFile)
-      process.kill(pid, 'SIGUSR2')
-      if (one(p, '--wait') === undefined) return 0
-      const deadline = Date.now() + number(p, '--timeout', 120_000, 1)
-      while (Date.now() < deadline) {
-        await sleep(50)
-        const now = readStatus(statusFile)
-        const last = now?.lastHandover
-        if (last !== undefined && last.at !== before?.lastHandover?.at) {
-          io.stdout.write(last.ok ? `generation ${last.generation} ready in ${last.durationMs} ms\n` : `reload failed: ${last.reason ?? 'unknown'}\n`)
-          return last.ok ? 0 : 1
-        }
-        if (!alive(pid)) throw new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `supervisor ${pid} exited during the reload`)
-      }
-      throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', 'no reload result before --timeout')
+      const { pidFile, statusFile } = controlFiles(p)
+      return await control.reload(pidFile, statusFile, one(p, '--wait') !== undefined, number(p, '--timeout', 120_000, 1), io.stdout)
     }
     case 'stop': {
-      const { pid } = pidOf(p)
-      process.kill(pid, 'SIGTERM')
-      const deadline = Date.now() + number(p, '--timeout', 60_000, 1)
-      while (alive(pid)) {
-        if (Date.now() > deadline) throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `supervisor ${pid} still running after --timeout`)
-        await sleep(50)
-      }
-      return 0
+      const { pidFile, statusFile } = controlFiles(p)
+      return await control.stop(pidFile, statusFile, number(p, '--timeout', 60_000, 1))
     }
     case 'status': {
-      const { pid, statusFile } = pidOf(p)
-      const status = readStatus(statusFile)
-      const isAlive = alive(pid)
-      if (status === undefined) throw new GracefulError('ERR_GRACEFUL_PIDFILE', `no status in ${statusFile}`)
-      io.stdout.write(one(p, '--json') !== undefined ? JSON.stringify({ ...status, alive: isAlive }) + '\n' : formatStatus(status, isAlive) + '\n')
-      return isAlive ? 0 : 3
+      const { pidFile, statusFile } = controlFiles(p)
+      return await control.status(pidFile, statusFile, one(p, '--json') !== undefined, io.stdout)
     }
     default:
       throw invalid(`unknown command ${JSON.stringify(command)}`)

@@ -11,6 +11,16 @@
  *                                readiness pipe then stays open as a lifeline: when it reaches
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
+ *   GRACEFUL_RESTART_ENV_FILES   JSON `["NAME", ...]`: variables the parent set from its `envFile`
+ *                                files, so the child does not take them for real ones (env.ts)
+ *   GRACEFUL_RESTART_DRAINING    JSON `[{ "pid": N, "start": "T" }, ...]`, oldest first: the
+ *                                generations still draining, the parent last; `start` is field 22
+ *                                of /proc/<pid>/stat, so a reused pid is never taken for one of them
+ *   GRACEFUL_RESTART_HANDOVER_STARTED  CLOCK_MONOTONIC µs when the parent began this handover;
+ *                                the child records it in the status beside the PID file, where
+ *                                `reload --wait` tells its own reload's result from an older one.
+ *                                Optional: a parent from an earlier release does not send it.
+ * The last three came after version 1 without a bump: a child that does not know them ignores them.
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -23,8 +33,14 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 /** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
+export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
+export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
-export const INHERITANCE_ENV = [ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER] as const
+export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
+
+export const INHERITANCE_ENV = [
+  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_FROM_FILES, ENV_DRAINING, ENV_HANDOVER_STARTED
+] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
 export const SYSTEMD_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const
@@ -48,17 +64,21 @@ export function decodeMessage (line: string): ReadyMessage | undefined {
   return undefined
 }
 
+/** The JSON value of text, or undefined when it is not JSON (never thrown: callers refuse with their own code). */
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 export function encodeListeners (listeners: PassedListener[]): string {
   return JSON.stringify(listeners)
 }
 
 export function decodeListeners (text: string): PassedListener[] | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value)) return undefined
   const out: PassedListener[] = []
   for (const item of value) {
@@ -69,4 +89,31 @@ export function decodeListeners (text: string): PassedListener[] | undefined {
     out.push({ fd, key })
   }
   return out
+}
+
+/** A generation that drains, known by its pid and the kernel's start time of that pid. */
+export interface DrainingGeneration { pid: number, start: string }
+
+export function encodeDraining (list: readonly DrainingGeneration[]): string {
+  return JSON.stringify(list.map(({ pid, start }) => ({ pid, start })))
+}
+
+export function decodeDraining (text: string): DrainingGeneration[] | undefined {
+  const value = parseJson(text)
+  if (!Array.isArray(value) || value.length > 1024) return undefined
+  const out: DrainingGeneration[] = []
+  for (const item of value) {
+    if (typeof item !== 'object' || item === null) return undefined
+    const { pid, start } = item as Record<string, unknown>
+    if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 2) return undefined
+    if (typeof start !== 'string' || !/^\d{1,20}$/.test(start)) return undefined
+    out.push({ pid, start })
+  }
+  return out
+}
+
+export function decodeNames (text: string): string[] | undefined {
+  const value = parseJson(text)
+  if (!Array.isArray(value) || !value.every((name) => typeof name === 'string' && /^[^=\0]+$/.test(name))) return undefined
+  return value as string[]
 }

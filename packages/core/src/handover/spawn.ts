@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
-  decodeMessage, encodeListeners, type PassedListener
+  ENV_DRAINING, ENV_FDS, ENV_HANDOVER_STARTED, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
+  decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
 
@@ -20,6 +20,12 @@ export interface GenerationSpec {
   generation: number
   /** Under the supervisor: the worker's index. The readiness pipe then stays open as a lifeline. */
   worker?: number
+  /** Variables set from the `envFile` files (handover/env.ts). */
+  envFromFiles?: string[]
+  /** The generations still draining once the child takes over, oldest first. */
+  draining?: DrainingGeneration[]
+  /** CLOCK_MONOTONIC µs when this handover began (the child records it for `reload --wait`). */
+  handoverStartedUs?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
 }
@@ -55,6 +61,9 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     [ENV_GENERATION]: String(spec.generation),
     [ENV_VERSION]: String(PROTOCOL_VERSION),
     ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker) }),
+    ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
+    ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
+    ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'

@@ -5,8 +5,8 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_FDS, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION,
-  SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeListeners
+  ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV,
+  PROTOCOL_VERSION, SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeDraining, decodeListeners, decodeNames, type DrainingGeneration
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
@@ -30,6 +30,12 @@ export interface Inheritance {
   /** Set when this process is a worker of `graceful-restart run`: the supervisor's pid. */
   supervisorPid?: number | undefined
   worker?: number | undefined
+  /** Variables the previous generation set from its `envFile` files (handover/env.ts). */
+  envFromFiles?: string[]
+  /** The older generations still draining, oldest first, the parent last. */
+  draining?: DrainingGeneration[]
+  /** CLOCK_MONOTONIC µs when the previous generation began handing over to this one. */
+  handoverStartedUs?: number | undefined
   /** Variables that were present but not meant for this process; reported, never adopted. */
   ignored: GracefulError[]
 }
@@ -105,6 +111,13 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   const supervisorPid = parseIntStrict(values[ENV_SUPERVISOR])
   if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)
   const worker = parseIntStrict(values[ENV_WORKER])
+  const envFromFiles = values[ENV_FROM_FILES] === undefined ? [] : decodeNames(values[ENV_FROM_FILES])
+  if (envFromFiles === undefined) throw inheritError(`${ENV_FROM_FILES} is malformed: ${String(values[ENV_FROM_FILES])}`)
+  const draining = values[ENV_DRAINING] === undefined ? [] : decodeDraining(values[ENV_DRAINING])
+  if (draining === undefined) throw inheritError(`${ENV_DRAINING} is malformed: ${String(values[ENV_DRAINING])}`)
+  const started = values[ENV_HANDOVER_STARTED]
+  // Informational (it only labels a result): a malformed value is dropped, not fatal.
+  const handoverStartedUs = started !== undefined && /^\d{1,17}$/.test(started) ? Number(started) : undefined
 
   const sockets = passed.map(({ fd, key }): InheritedSocket => {
     const info = describe(fd, supervisorPid !== undefined)
@@ -113,7 +126,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     }
     return { fd, key, source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, envFromFiles, draining, handoverStartedUs, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

@@ -1,9 +1,11 @@
 /**
  * The supervisor's state as a JSON file beside its PID file, rewritten atomically on every
- * change, so `graceful-restart status` needs no socket or protocol to read it.
+ * change, so `graceful-restart status` needs no socket or protocol to read it. The fields
+ * every status file has (identity, last handover) are in ../control-status.ts.
  */
-import fs from 'node:fs'
-import path from 'node:path'
+import {
+  ago, formatHandover, readStatusFile, writeStatusFile, type HandoverRecord, type StatusBase
+} from '../control-status.ts'
 
 export interface WorkerStatus {
   slot: number
@@ -14,51 +16,31 @@ export interface WorkerStatus {
   restarts: number
 }
 
-export interface HandoverStatus {
-  ok: boolean
-  generation: number
-  at: number
-  durationMs: number
-  reason?: string
-}
+export type HandoverStatus = HandoverRecord
 
-export interface SupervisorStatus {
-  pid: number
+export interface SupervisorStatus extends StatusBase {
+  kind: 'supervisor'
   state: string
   startedAt: number
   generation: number
   command: string[]
   listeners: string[]
   workers: WorkerStatus[]
-  lastHandover: HandoverStatus | undefined
   handovers: { ok: number, failed: number }
   crashLoop: { since: number, crashes: number } | undefined
 }
 
 export function writeStatus (file: string, status: SupervisorStatus): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
   try {
-    fs.writeFileSync(tmp, JSON.stringify(status, null, 2) + '\n')
-    fs.renameSync(tmp, file)
+    writeStatusFile(file, status)
   } catch {
-    // Status is a convenience: a full disk must not stop the supervisor.
-    try { fs.unlinkSync(tmp) } catch {}
+    // A full disk must not stop the supervisor. `reload`, `stop` and `status` then cannot
+    // verify its PID and refuse to signal it, which is the safe side.
   }
 }
 
 export function readStatus (file: string): SupervisorStatus | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as SupervisorStatus
-  } catch {
-    return undefined
-  }
-}
-
-function ago (ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000))
-  if (s < 120) return `${s}s`
-  if (s < 7200) return `${Math.round(s / 60)}m`
-  return `${(s / 3600).toFixed(1)}h`
+  return readStatusFile<SupervisorStatus>(file)
 }
 
 export function formatStatus (status: SupervisorStatus, alive: boolean, now = Date.now()): string {
@@ -68,10 +50,7 @@ export function formatStatus (status: SupervisorStatus, alive: boolean, now = Da
     `listeners   ${status.listeners.join(', ') || '(none)'}`,
     `generation  ${status.generation}   handovers ok ${status.handovers.ok}, failed ${status.handovers.failed}`
   ]
-  const h = status.lastHandover
-  lines.push(h === undefined
-    ? 'last        no handover yet'
-    : `last        generation ${h.generation} ${h.ok ? 'ready' : 'FAILED'} in ${h.durationMs} ms, ${ago(now - h.at)} ago${h.reason === undefined ? '' : `: ${h.reason}`}`)
+  lines.push(formatHandover(status.lastHandover, now))
   if (status.crashLoop !== undefined) lines.push(`crash loop  ${status.crashLoop.crashes} worker crashes since ${ago(now - status.crashLoop.since)} ago`)
   for (const w of status.workers) {
     lines.push(`worker ${w.slot}    pid ${w.pid ?? '-'}  generation ${w.generation}  ${w.state}  up ${ago(now - w.startedAt)}  restarts ${w.restarts}`)

@@ -8,8 +8,12 @@
  */
 import fs from 'node:fs'
 import type { Writable } from 'node:stream'
+import { monotonicUs } from '../clock.ts'
+import { removeStatusFile } from '../control-status.ts'
 import { GracefulError } from '../errors.ts'
+import { envDiff, withEnvFiles } from '../handover/env.ts'
 import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
+import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
 import { labelLines } from './output.ts'
@@ -28,6 +32,10 @@ export interface SupervisorOptions {
   /** Logical working directory (see handover/launch.ts): a symlinked release is re-read at each start. */
   cwd: string
   env: NodeJS.ProcessEnv
+  /** Read again for each generation; their values fill in what `env` does not set. */
+  envFiles: string[]
+  /** At most this many old generations drain at once (see `maxDraining` of the core). */
+  maxDraining: number
   systemd: InheritedSocket[]
   stdout: Writable
   stderr: Writable
@@ -38,6 +46,7 @@ interface Worker {
   slot: number
   generation: number
   proc: NextGeneration
+  env: NodeJS.ProcessEnv
   state: WorkerStatus['state']
   startedAt: number
   restarts: number
@@ -50,6 +59,9 @@ const CRASH_WINDOW = 60_000
 const CRASH_LOOP = 5
 const MAX_BACKOFF = 10_000
 const KILL_MARGIN = 5_000
+/** Ends a worker's drain at once (see END_DRAIN_SIGNAL in lifecycle.ts). */
+const END_DRAIN_SIGNAL = 'SIGWINCH'
+const END_DRAIN_WAIT_MS = 5_000
 
 export class Supervisor {
   readonly #o: SupervisorOptions
@@ -82,16 +94,30 @@ export class Supervisor {
     this.#o.stderr.write(`graceful-restart[${process.pid}]: ${msg}\n`)
   }
 
+  #envFor (generation: number, previous: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+    const env = withEnvFiles(this.#o.env, this.#o.envFiles, this.#o.cwd, (file) => fs.readFileSync(file, 'utf8'))
+    if (previous !== undefined) {
+      const diff = envDiff(previous, env)
+      const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
+      this.#log(`generation ${generation} environment: ${parts.length === 0 ? 'unchanged' : parts.join('; ')}`)
+    }
+    return env
+  }
+
   async start (): Promise<void> {
+    const env = this.#envFor(1, undefined)
     this.#sockets = await openSockets(this.#o.listen, this.#o.systemd)
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
     if (process.pid === 1) this.#watchOrphans()
     for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
     for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
+    // The status (with this process's identity) first: a PID file is only ever trusted
+    // together with a status that vouches for it.
+    this.#writeStatus(true)
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
     this.#generation = this.#servingGeneration = 1
     this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.map((s) => s.key).join(', ') || 'no sockets'}`)
-    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0))
+    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0, env))
     this.#state = 'running'
     this.#writeStatus()
   }
@@ -117,17 +143,17 @@ export class Supervisor {
     this.#handlers.push([signal, handler])
   }
 
-  #spawn (slot: number, generation: number, restarts: number): Worker {
+  #spawn (slot: number, generation: number, restarts: number, env: NodeJS.ProcessEnv): Worker {
     let resolveReady: () => void = () => {}
     let rejectReady: (err: Error) => void = () => {}
     const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
     ready.catch(() => {}) // observed by whoever waits for it; a crash is handled in #onExit
     const worker = {
-      slot, generation, state: 'starting', startedAt: Date.now(), restarts, ready
+      slot, generation, env, state: 'starting', startedAt: Date.now(), restarts, ready
     } as Worker
     worker.proc = spawnGeneration({
       launch: { execPath: this.#o.command[0] as string, args: this.#o.command.slice(1), cwd: this.#o.cwd },
-      env: this.#o.env,
+      env,
       listeners: this.#sockets.map((s) => ({ fd: s.fd, key: s.key })),
       parentPid: process.pid,
       generation,
@@ -185,7 +211,7 @@ export class Supervisor {
     this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how}); restarting in ${delay} ms`)
     const timer = setTimeout(() => {
       if (this.#state === 'stopping' || this.#serving.get(worker.slot) !== worker) return
-      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1)
+      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1, worker.env)
       this.#serving.set(worker.slot, next)
       void next.ready.then(() => {
         if (this.#crashLoop !== undefined && Date.now() - (this.#crashes.at(-1) ?? 0) > CRASH_WINDOW) this.#crashLoop = undefined
@@ -213,8 +239,22 @@ export class Supervisor {
     this.#state = 'reloading'
     const generation = ++this.#generation
     const started = Date.now()
+    const startedMonoUs = monotonicUs()
     this.#log(`${trigger}: starting generation ${generation}`)
-    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0))
+    let env: NodeJS.ProcessEnv
+    try {
+      env = this.#envFor(generation, [...this.#serving.values()][0]?.env)
+    } catch (err) {
+      const reason = `cannot read --env-file: ${(err as Error).message}`
+      this.#log(`reload failed, the old workers keep serving: ${reason}`)
+      this.#handovers.failed++
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
+      if (this.#state === 'reloading') this.#state = 'running'
+      this.#writeStatus()
+      throw new GracefulError('ERR_GRACEFUL_SPAWN', reason)
+    }
+    await this.#makeRoom()
+    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0, env))
     for (const w of fresh) this.#incoming.add(w)
     this.#writeStatus()
     let timer: NodeJS.Timeout | undefined
@@ -231,7 +271,7 @@ export class Supervisor {
       await Promise.all(fresh.map((w) => w.exited))
       for (const w of fresh) this.#incoming.delete(w)
       this.#handovers.failed++
-      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, reason }
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
       if (this.#state === 'reloading') this.#state = 'running'
       this.#writeStatus()
       throw err
@@ -249,10 +289,29 @@ export class Supervisor {
     }
     this.#servingGeneration = generation
     this.#handovers.ok++
-    this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started }
+    this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs }
     this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; draining generation ${generation - 1}`)
     if (this.#state === 'reloading') this.#state = 'running'
     this.#writeStatus()
+  }
+
+  /**
+   * Ends the drain of the oldest draining generations so that, once the new one took over,
+   * at most `maxDraining` drain; waits until their workers exited (at most END_DRAIN_WAIT_MS).
+   */
+  async #makeRoom (): Promise<void> {
+    const generations = [...new Set([...this.#draining].map((w) => w.generation))].sort((a, b) => a - b)
+    const excess = generations.length + 1 - this.#o.maxDraining
+    if (excess <= 0) return
+    const ended = [...this.#draining].filter((w) => generations.slice(0, excess).includes(w.generation))
+    this.#log(`--max-draining ${this.#o.maxDraining}: ending the drain of generation ${generations.slice(0, excess).join(', ')} at once`)
+    for (const w of ended) w.proc.kill(END_DRAIN_SIGNAL)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(ended.map((w) => w.exited)),
+      new Promise((resolve) => { timer = setTimeout(resolve, END_DRAIN_WAIT_MS) })
+    ])
+    clearTimeout(timer)
   }
 
   #onStopSignal (signal: NodeJS.Signals): void {
@@ -283,7 +342,7 @@ export class Supervisor {
       clearInterval(this.#keepAlive)
       for (const [signal, handler] of this.#handlers) process.off(signal, handler)
       if (this.#o.pidFile !== undefined) removePidFile(this.#o.pidFile, process.pid)
-      if (this.#o.statusFile !== undefined) fs.rmSync(this.#o.statusFile, { force: true })
+      if (this.#o.statusFile !== undefined) removeStatusFile(this.#o.statusFile, process.pid)
       this.#log(`stopped${this.#forced ? ' (some workers had to be killed)' : ''}`)
       this.#o.exit(this.#forced ? 1 : 0)
     })()
@@ -293,7 +352,10 @@ export class Supervisor {
   status (): SupervisorStatus {
     const worker = (w: Worker): WorkerStatus => ({ slot: w.slot, pid: w.proc.pid, generation: w.generation, state: w.state, startedAt: w.startedAt, restarts: w.restarts })
     return {
+      kind: 'supervisor',
       pid: process.pid,
+      identity: ownIdentity(),
+      reloadSignal: this.#o.reloadSignals[0] ?? null,
       state: this.#state,
       startedAt: this.#startedAt,
       generation: this.#servingGeneration,
@@ -306,8 +368,8 @@ export class Supervisor {
     }
   }
 
-  #writeStatus (): void {
-    if (this.#o.statusFile !== undefined && this.#state !== 'starting') writeStatus(this.#o.statusFile, this.status())
+  #writeStatus (evenWhileStarting = false): void {
+    if (this.#o.statusFile !== undefined && (evenWhileStarting || this.#state !== 'starting')) writeStatus(this.#o.statusFile, this.status())
   }
 }
 

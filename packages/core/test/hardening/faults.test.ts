@@ -218,12 +218,16 @@ test('a ready report that does not reach the old generation before upgradeTimeou
 
 interface Disk { dir: string, kind: string, fill: () => void, free: () => void }
 
-/** A directory on an 8 KiB tmpfs that can be filled to ENOSPC; undefined where mount is not permitted. */
+/**
+ * A directory on a 16 KiB tmpfs that can be filled to ENOSPC; undefined where mount is not
+ * permitted. Once the filler is gone there is room (4 KiB pages) for the PID file, the status
+ * beside it, and the temporary the next write goes through.
+ */
 function smallDisk (t: { after: (fn: () => unknown) => unknown, diagnostic: (s: string) => void }): Disk | undefined {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-disk-'))
   const dir = path.join(base, 'run')
   fs.mkdirSync(dir)
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8k,mode=0755', 'tmpfs', dir]).status === 0
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k,mode=0755', 'tmpfs', dir]).status === 0
   t.after(() => {
     if (mounted) spawnSync('umount', ['-l', dir])
     fs.rmSync(base, { recursive: true, force: true })
@@ -232,12 +236,12 @@ function smallDisk (t: { after: (fn: () => unknown) => unknown, diagnostic: (s: 
   const filler = path.join(dir, 'filler')
   return {
     dir,
-    kind: 'an 8 KiB tmpfs filled to ENOSPC',
+    kind: 'a 16 KiB tmpfs filled to ENOSPC',
     fill: () => {
       const fd = fs.openSync(filler, 'a')
       try {
         for (let i = 0; i < 64; i++) fs.writeSync(fd, Buffer.alloc(1024, 1))
-        assert.fail('the 8 KiB tmpfs did not fill up')
+        assert.fail('the 16 KiB tmpfs did not fill up')
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
       } finally {

@@ -33,7 +33,7 @@ export function events (started: Started, name: string): Array<Record<string, un
   return out
 }
 
-export async function startApp (track: Tracker, dir: string, env: Record<string, string> = {}, script = FIXTURE, opts: { cwd?: string } = {}): Promise<App> {
+export async function startApp (track: Tracker, dir: string, env: Record<string, string | undefined> = {}, script = FIXTURE, opts: { cwd?: string, execArgv?: string[] } = {}): Promise<App> {
   const pidFile = path.join(dir, 'app.pid')
   const started = track.startNode(script, { env: { PID_FILE: pidFile, BOOT_MODE_FILE: path.join(dir, 'mode'), ...env }, ...opts })
   const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'first generation ready (PID file)' })

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, processesWithMarker, readPidFile, startLoad, tool, tracker, waitFor } from '@graceful-restart/test-utils'
-import { FIXTURE, handover, startApp, tempDir, waitGone } from './app.ts'
+import { FIXTURE, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
 
 const EXAMPLES = fileURLToPath(new URL('../../../../../examples/systemd/', import.meta.url))
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -33,7 +33,14 @@ test('the example unit files pass systemd-analyze verify', { timeout: 60_000 }, 
   }
 })
 
-test('sd_notify: each generation that becomes ready tells systemd READY=1 and its MAINPID', { timeout: 60_000 }, async (t) => {
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
+
+// The datagrams the receiver printed (Python repr, so "\n" appears as backslash-n), in order.
+function messages (received: string): string[] {
+  return received.split('\n').filter((l) => l.startsWith("'")).map((l) => l.slice(1, -1))
+}
+
+test('sd_notify: each generation that becomes ready tells systemd READY=1 and its MAINPID; a handover is RELOADING=1 (with MONOTONIC_USEC) then READY=1, also when it rolls back', { timeout: 60_000 }, async (t) => {
   if (tool('systemd-notify', t) === undefined) return
   if (tool('python3', t) === undefined) return
   const track = tracker(t)
@@ -55,9 +62,28 @@ while True:
   const app = await startApp(track, dir, { NOTIFY_SOCKET: socket })
   await waitFor(() => received.includes(`READY=1\\nMAINPID=${app.pid}`), { timeoutMs: 10_000, what: `READY=1 MAINPID=${app.pid} in ${received}` })
   const first = app.pid
+  const signalled = monotonicUs()
   const second = await handover(app)
   await waitFor(() => received.includes(`READY=1\\nMAINPID=${second}`), { timeoutMs: 10_000, what: `MAINPID=${second} in ${received}` })
+  // What Type=notify-reload waits for: RELOADING=1 stamped after systemd's signal, then READY=1.
+  let sent = messages(received)
+  const reloading = sent.findIndex((m) => m.startsWith('RELOADING=1\\nMONOTONIC_USEC='))
+  assert.ok(reloading >= 0, sent.join(' | '))
+  assert.ok(Number(/MONOTONIC_USEC=(\d+)/.exec(sent[reloading] ?? '')?.[1]) >= signalled, 'stamped after the signal, on the same clock')
+  assert.ok(reloading < sent.findIndex((m) => m.startsWith(`READY=1\\nMAINPID=${second}`)), `RELOADING=1 before the new generation's READY=1: ${sent.join(' | ')}`)
   await waitGone([first])
+
+  // A release that throws at boot: the old generation ends the reload itself and says why.
+  setMode(app, 'throw')
+  const before = sent.length
+  const again = monotonicUs()
+  process.kill(second, 'SIGUSR2')
+  await waitFor(() => messages(received).slice(before).some((m) => m.startsWith('READY=1\\nSTATUS=handover failed')), { timeoutMs: 20_000, what: `READY=1 after the rollback in ${received}` })
+  sent = messages(received).slice(before).filter((m) => m !== 'BARRIER=1')
+  assert.match(sent[0] ?? '', /^RELOADING=1\\nMONOTONIC_USEC=\d+$/)
+  assert.ok(Number(/MONOTONIC_USEC=(\d+)/.exec(sent[0] ?? '')?.[1]) >= again)
+  assert.equal(sent[1], 'READY=1\\nSTATUS=handover failed, still serving: next generation exited before it was ready (code 1)')
+  assert.equal(sent.some((m) => m.includes('MAINPID=')), false, 'the main PID stays')
   process.kill(second, 'SIGTERM')
   await waitFor(() => received.includes('STOPPING=1'), { timeoutMs: 10_000, what: 'STOPPING=1' })
 })

@@ -1,6 +1,8 @@
 // A Platform that starts no process and installs no signal handler: the state machine's
 // every path can be driven by hand.
 import type { Platform } from '../../src/platform.ts'
+import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
+import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 
@@ -30,6 +32,30 @@ export class FakePlatform implements Platform {
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
+  /** Text files by absolute path (env files); others do not exist. */
+  files = new Map<string, string>()
+  execArgv: string[] = []
+  /** What the process was exec'd with; by default the env as it is when captured. */
+  environ: string[] | undefined
+  captureEnv = (fromParentFiles: readonly string[], envFiles: readonly string[]): EnvOrigin => captureEnvOrigin({
+    env: this.env,
+    execArgv: this.execArgv,
+    cwd: '/srv',
+    environ: this.environ ?? Object.entries(this.env).map(([k, v]) => `${k}=${String(v)}`),
+    fromParentFiles,
+    envFiles,
+    read: this.readFile
+  })
+
+  readFile = (file: string): string => {
+    const text = this.files.get(file)
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file, open '${file}'`), { code: 'ENOENT' })
+    return text
+  }
+
+  /** Kernel start times by pid; a pid missing here is gone. */
+  startTimes = new Map<number, string>()
+  processStartTime = (pid: number): string | undefined => this.startTimes.get(pid)
   listeningFd = (): number => 7
   closeFd = (): void => {}
   reportReady = (fd: number, pid: number, onClosed?: () => void): boolean => {
@@ -41,10 +67,27 @@ export class FakePlatform implements Platform {
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
   notified: string[][] = []
-  notifySystemd = (args: string[]): void => { this.notified.push(args) }
+  /** Set to play systemd: each message is then taken when this resolves. */
+  systemd: Promise<void> | undefined
+  notifySystemd = (args: string[]): Promise<void> | undefined => {
+    this.notified.push(args)
+    return this.systemd
+  }
+
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
   removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
+  /** Every status written beside a PID file, with the PID files written so far (to check the order). */
+  statuses: Array<{ pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>, pidFilesBefore: number }> = []
+  writeStatus = (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>): void => {
+    this.statuses.push({ pidFile, status, pidFilesBefore: this.pidFiles.length })
+  }
+
+  removedStatuses: string[] = []
+  removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
+  /** CLOCK_MONOTONIC in µs, moved by hand. */
+  monotonic = 1_000_000
+  monotonicUs = (): number => this.monotonic
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
   now = (): number => this.clock

@@ -99,3 +99,19 @@ test('claims each inherited socket once, by key, in order; systemd sockets by ad
   assert.deepEqual(registry.closeUnclaimed((fd) => closed.push(fd)).map((s) => s.fd), [6])
   assert.deepEqual(closed, [6])
 })
+
+test('reads the generations still draining and the names set from env files; garbage in them is refused', () => {
+  const env = {
+    ...ours([]),
+    GRACEFUL_RESTART_DRAINING: '[{"pid":40,"start":"123"}]',
+    GRACEFUL_RESTART_ENV_FILES: '["APP_VERSION"]'
+  }
+  const got = readInheritance({ env, pid: 20, ppid: 10, readinessChannel: () => true })
+  assert.deepEqual(got.draining, [{ pid: 40, start: '123' }])
+  assert.deepEqual(got.envFromFiles, ['APP_VERSION'])
+  assert.deepEqual(env, { OTHER: 'kept' })
+  for (const extra of [{ GRACEFUL_RESTART_DRAINING: '[{"pid":1}]' }, { GRACEFUL_RESTART_ENV_FILES: '{}' }]) {
+    assert.throws(() => readInheritance({ env: { ...ours([]), ...extra }, pid: 20, ppid: 10, readinessChannel: () => true }),
+      (err: unknown) => err instanceof GracefulError && err.code === 'ERR_GRACEFUL_INHERIT_ENV', JSON.stringify(extra))
+  }
+})

@@ -11,6 +11,16 @@ test('applies the documented defaults', () => {
   assert.deepEqual([...o.signals], [['SIGUSR2', 'handover'], ['SIGTERM', 'shutdown'], ['SIGINT', 'shutdown']])
   assert.equal(o.autoReady, true)
   assert.equal(o.exit, true)
+  assert.deepEqual(o.envFile, [])
+  assert.equal(o.maxDraining, 3)
+  assert.equal(o.keepAliveTimeout, undefined)
+})
+
+test('envFile takes a path or a list; maxDraining an integer >= 1 or Infinity', () => {
+  assert.deepEqual(resolveOptions({ envFile: '.env' }).envFile, ['.env'])
+  assert.deepEqual(resolveOptions({ envFile: ['.env', '.env.local'] }).envFile, ['.env', '.env.local'])
+  assert.equal(resolveOptions({ maxDraining: Infinity }).maxDraining, Infinity)
+  assert.equal(resolveOptions({ keepAliveTimeout: 65_000 }).keepAliveTimeout, 65_000)
 })
 
 test('merges the signal table and removes routes set to null', () => {
@@ -24,7 +34,9 @@ test('refuses bad input with ERR_GRACEFUL_INVALID_OPTION', () => {
     { drainTimeout: -1 }, { upgradeTimeout: 0 }, { upgradeTimeout: Number.NaN }, { drainTimeout: '5s' },
     { idleGrace: Infinity }, { signals: { SIGUSR1: 'handover' } }, { signals: { SIGKILL: 'shutdown' } },
     { signals: { SIGUSR2: 'explode' } }, { signals: 'SIGUSR2' }, { pidFile: '' }, { pidFile: 3 },
-    { autoReady: 'yes' }, { logger: console.log }, { ready: 'now' }, { drainTimout: 100 }, null
+    { autoReady: 'yes' }, { logger: console.log }, { ready: 'now' }, { drainTimout: 100 }, null,
+    { envFile: '' }, { envFile: [] }, { envFile: ['.env', 3] }, { envFile: true }, { maxDraining: 0 }, { maxDraining: 2.5 },
+    { maxDraining: '3' }, { keepAliveTimeout: -1 }, { keepAliveTimeout: '65s' }, { keepAliveTimeout: Infinity }
   ]
   for (const options of bad) {
     assert.throws(() => resolveOptions(options as never), (err: unknown) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { decodeListeners, decodeMessage, encodeListeners, encodeReady } from '../../src/handover/protocol.ts'
+import { decodeDraining, decodeListeners, decodeMessage, decodeNames, encodeDraining, encodeListeners, encodeReady } from '../../src/handover/protocol.ts'
 
 test('round-trips the listener list and the ready message', () => {
   const list = [{ fd: 3, key: 'tcp:127.0.0.1:0' }, { fd: 4, key: 'unix:/run/app.sock' }]
@@ -15,4 +15,15 @@ test('rejects malformed or hostile listener lists', () => {
   }
   assert.equal(decodeMessage('garbage'), undefined)
   assert.equal(decodeMessage('{"type":"ready"}'), undefined)
+})
+
+test('round-trips the draining list and the names set from env files; rejects anything else', () => {
+  const draining = [{ pid: 4242, start: '1234567' }, { pid: 4300, start: '1234999' }]
+  assert.deepEqual(decodeDraining(encodeDraining(draining)), draining)
+  for (const text of ['', '{}', '[1]', '[{"pid":1,"start":"5"}]', '[{"pid":0,"start":"5"}]', '[{"pid":-1,"start":"5"}]',
+    '[{"pid":7,"start":5}]', '[{"pid":7,"start":"x"}]', '[{"pid":7.5,"start":"5"}]']) {
+    assert.equal(decodeDraining(text), undefined, text)
+  }
+  assert.deepEqual(decodeNames('["APP_VERSION","DB_URL"]'), ['APP_VERSION', 'DB_URL'])
+  for (const text of ['', '"A"', '[1]', '["A=B"]', '[""]']) assert.equal(decodeNames(text), undefined, text)
 })

@@ -5,8 +5,8 @@ import { assertPublicSurface } from '@graceful-restart/test-utils'
 // so adding one is a decision made in this file, not a side effect of a refactor.
 // Left out on purpose: parseListenArgs, listenerKey (how listen() arguments map to
 // inherited sockets is the core's business), nodePlatform and Platform (the OS seam for
-// unit tests), ROUTABLE_SIGNALS and DEFAULT_* (the README documents the defaults; the
-// option types name the signals), the Graceful class as a value (its constructor takes the
+// unit tests), ROUTABLE_SIGNALS, DEFAULT_* and BALANCER_KEEP_ALIVE_TIMEOUT (the README
+// documents the defaults; the option types name the signals), the Graceful class as a value (its constructor takes the
 // OS seam; gracefulRestart() is the way in).
 test('@graceful-restart/core: each entry exports exactly the pinned names, types and values', async () => {
   await assertPublicSurface(new URL('../../../', import.meta.url), {
@@ -16,7 +16,7 @@ test('@graceful-restart/core: each entry exports exactly the pinned names, types
     },
     // For framework adapters: the core decides, adapters translate.
     './adapter': {
-      values: ['currentGraceful', 'healthAnswer', 'resolveHealthPaths', 'serverFactory', 'withHealth'],
+      values: ['currentGraceful', 'healthAnswer', 'resolveHealthPaths', 'serverFactory', 'setKeepAliveTimeout', 'withHealth'],
       types: ['HealthAnswer', 'ServerFactory', 'ServerFactoryOptions']
     }
   })
