@@ -20,6 +20,10 @@ export interface NginxOptions {
   http: string
   /** The prefix directory (pid, logs, temp files); default a new temp dir removed on stop. */
   dir?: string
+  /** `worker_connections` (client and upstream connections together), default 1024. */
+  workerConnections?: number
+  /** The error log's level, default `warn`. */
+  logLevel?: 'debug' | 'info' | 'notice' | 'warn' | 'error'
 }
 
 export interface Nginx {
@@ -28,7 +32,7 @@ export interface Nginx {
   dir: string
   /** The whole main config nginx runs with. */
   config: string
-  /** What nginx logged so far (error log, `warn` level and above). */
+  /** What nginx logged so far (its error log, from `logLevel` up, and its stderr). */
   errorLog: () => string
   /** Graceful stop (SIGQUIT), SIGKILL for master and workers if it takes over 5 s. Idempotent. */
   stop: () => Promise<void>
@@ -44,7 +48,7 @@ export function nginxBinary (): string | undefined {
 }
 
 /** A complete main config around `http`, with every path under `dir`. */
-export function nginxConfig (dir: string, http: string): string {
+export function nginxConfig (dir: string, http: string, opts: Pick<NginxOptions, 'workerConnections' | 'logLevel'> = {}): string {
   // The worker's user matters only to a root master; nginx's default group (`nobody`)
   // does not exist on Debian, so name the user's own group.
   const user = process.getuid?.() === 0 ? `user nobody ${nobodyGroup()};\n` : ''
@@ -52,8 +56,8 @@ export function nginxConfig (dir: string, http: string): string {
 master_process on;
 worker_processes 1;
 pid ${path.join(dir, 'nginx.pid')};
-error_log ${path.join(dir, 'error.log')} warn;
-events { worker_connections 1024; }
+error_log ${path.join(dir, 'error.log')} ${opts.logLevel ?? 'warn'};
+events { worker_connections ${opts.workerConnections ?? 1024}; }
 http {
   access_log off;
   client_body_temp_path ${path.join(dir, 'client_body')};
@@ -87,7 +91,7 @@ export async function startNginx (t: AfterHookHost, opts: NginxOptions): Promise
   if (binary === undefined) throw new Error('startNginx: nginx is not installed')
   const ownDir = opts.dir === undefined
   const dir = opts.dir ?? makePrefix()
-  const config = nginxConfig(dir, opts.http)
+  const config = nginxConfig(dir, opts.http, opts)
   const file = path.join(dir, 'nginx.conf')
   const errorLog = path.join(dir, 'error.log')
   fs.writeFileSync(file, config)
