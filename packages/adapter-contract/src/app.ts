@@ -23,6 +23,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>
   /** How long the first generation may take to be ready (ms). Default 15 s. */
   timeoutMs?: number
+  /** Node options (`--import` a preload); every next generation inherits them. */
+  execArgv?: string[]
 }
 
 const WAIT_MS = 15_000
@@ -62,6 +64,7 @@ export class RunningApp {
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const processes = tracker(t)
     const started = processes.startNode(options.fixture, {
+      ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv }),
       env: {
         PORT: '0',
         HOST: '127.0.0.1',
@@ -125,6 +128,19 @@ export class RunningApp {
     this.pid = ready.pid
     this.generation = generation
     return { from, to: ready.pid, readyAt: ready.at }
+  }
+
+  /** `count` handovers back to back, each over once the replaced generation started draining. */
+  async handoversInARow (count: number): Promise<{ replaced: Array<{ from: number, drainAt: number }>, durationMs: number }> {
+    const replaced: Array<{ from: number, drainAt: number }> = []
+    const started = Date.now()
+    for (let i = 0; i < count; i++) {
+      const mark = this.mark
+      const { from } = await this.handover()
+      const drain = await this.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
+      replaced.push({ from, drainAt: drain.at })
+    }
+    return { replaced, durationMs: Date.now() - started }
   }
 
   /** Sends SIGUSR2 expecting the next generation to fail; resolves with the rollback event. */

@@ -38,13 +38,13 @@ export interface AdapterContractOptions {
 
 const kill = (pid: number, signal: NodeJS.Signals): void => { process.kill(pid, signal) }
 
-function summary (label: string, r: LoadReport): string {
+export function summary (label: string, r: LoadReport): string {
   const f = r.failures
   return `${label}: ${r.requests} requests, ${r.failed} failed (refused ${f.refused}, reset ${f.reset}, timeout ${f.timeout}, non2xx ${f.non2xx}, other ${f.other}), ` +
     `${r.slow.length} slow, ${Object.keys(r.byPid).length} pids, p99 ${r.latencyMs.p99.toFixed(1)} ms`
 }
 
-function assertNoFailure (label: string, r: LoadReport): void {
+export function assertNoFailure (label: string, r: LoadReport): void {
   assert.equal(r.failed, 0, `${summary(label, r)}\n${JSON.stringify(r.errorSamples.slice(0, 5), null, 2)}`)
   const notOk = r.slow.filter((s) => s.status !== 200)
   assert.deepEqual(notOk, [], `${label}: slow requests that did not get a 200`)
@@ -161,15 +161,7 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       const load = { port: app.port, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 140_000 }
       const keepAlive = startLoad({ ...load, keepAlive: true })
       const fresh = startLoad({ ...load, keepAlive: false })
-      const replaced: Array<{ from: number, drainAt: number }> = []
-      const started = Date.now()
-      for (let i = 0; i < handovers; i++) {
-        const mark = app.mark
-        const { from } = await app.handover()
-        const drain = await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, `drain of ${from}`, { from: mark })
-        replaced.push({ from, drainAt: drain.at })
-      }
-      const handoverMs = Date.now() - started
+      const { replaced, durationMs: handoverMs } = await app.handoversInARow(handovers)
       const last = replaced.at(-1)
       if (last !== undefined) await app.exitOf(last.from)
       const reports = await Promise.all([keepAlive.stop(), fresh.stop()])

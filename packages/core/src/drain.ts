@@ -5,20 +5,66 @@
  * keep-alive connections a short grace for a request already on its way; at the deadline
  * destroy what is left. `http.Server.close()` is avoided on purpose: since Node 19 it also
  * closes idle connections at once, racing clients that are just sending on them.
- * HTTP/2 sessions get GOAWAY (`session.close()`): their open streams finish, new ones go
- * to a new connection, which the next generation accepts.
+ *
+ * A connection is idle only when no byte has arrived on it since its last response ended:
+ * one carrying part of a request (headers still arriving, or a body) is in flight like any
+ * request. Node parses in native code, so no 'data' event says a byte came; the byte count
+ * does. It is noted when each response ends (the `http.server.response.finish` channel: a
+ * map lookup and a byte count read per response, two for TLS) and compared at drain time.
+ * HTTP/2 sessions get a PING, then GOAWAY (goaway.ts): their open streams finish, new ones
+ * go to a new connection, which the next generation accepts.
  */
+import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import net, { type Server, type Socket } from 'node:net'
 import tls from 'node:tls'
-import { inFlightResponse } from './listeners/fd.ts'
+import { goAway } from './goaway.ts'
+import { inFlightResponse, isNewestRequest, transportOf } from './listeners/fd.ts'
 
 interface ConnectionState {
+  /** Responses the drain follows: each closes its connection when done. */
   responses: Set<ServerResponse>
+  /** When the connection last became idle during the drain (its last followed response ended). */
   idleSince: number
   upgraded: boolean
+  /** `socket.bytesRead` when the last response ended (0 until then). */
+  readMark: number
+  /** TLS: the TCP socket beneath, whose count also moves while a TLS record is incomplete. */
+  transport: Socket | undefined
+  transportMark: number
+  /** The response told to close the connection, and the keep-alive it had before. */
+  closing: { res: ServerResponse, keepAlive: boolean } | undefined
 }
+
+/** What a drain needs to know of an HTTP/1 connection to decide its fate. */
+export interface ConnectionFacts {
+  upgraded: boolean
+  /** A response runs on it, or waits behind one (pipelining). */
+  responding: boolean
+  /** A byte arrived since its last response ended: part of a request is on the connection. */
+  requestArriving: boolean
+  /** When it last became idle; the drain's start counts for anything earlier. */
+  idleSince: number
+}
+
+export type ConnectionPhase = 'upgraded' | 'active' | 'idle'
+
+export function phaseOf (c: ConnectionFacts): ConnectionPhase {
+  if (c.upgraded) return 'upgraded'
+  return c.responding || c.requestArriving ? 'active' : 'idle'
+}
+
+/**
+ * Whether the drain closes the connection now: only an idle one, once it has been idle for
+ * `idleGrace` since the drain started. Active connections wait for `drainTimeout`.
+ */
+export function closesNow (c: ConnectionFacts, now: number, drainStarted: number, idleGrace: number): boolean {
+  return phaseOf(c) === 'idle' && now - Math.max(c.idleSince, drainStarted) >= idleGrace
+}
+
+const RESPONSE_FINISH = 'http.server.response.finish'
+const kSessionSocket = Symbol('graceful-restart:http2-session-socket')
 
 export interface DrainCounts {
   /** HTTP/1 connections plus HTTP/2 sessions. */
@@ -56,10 +102,25 @@ export class ConnectionTracker {
   readonly #tcp = new Set<Socket>()
   #draining = false
   #served = 0
+  #sessionGrace = 0
   #onChange: (() => void) | undefined
+
+  static readonly #byServer = new WeakMap<Server, ConnectionTracker>()
+  static #listening = false
+  static readonly #onResponseFinish = (message: unknown): void => {
+    const { server, socket, request } = message as { server: Server, socket: Socket, request: IncomingMessage }
+    const tracker = ConnectionTracker.#byServer.get(server)
+    if (tracker !== undefined) tracker.#responseEnded(socket, request)
+  }
 
   constructor (server: Server) {
     this.server = server
+    ConnectionTracker.#byServer.set(server, this)
+    if (!ConnectionTracker.#listening) {
+      // One subscriber for the process, installed by the first attach (never at import).
+      diagnosticsChannel.subscribe(RESPONSE_FINISH, ConnectionTracker.#onResponseFinish)
+      ConnectionTracker.#listening = true
+    }
     // A TLS server's requests arrive on the TLS socket, not on the raw TCP one.
     const event = server instanceof tls.Server ? 'secureConnection' : 'connection'
     server.on(event, (socket: Socket) => this.#track(socket))
@@ -86,11 +147,14 @@ export class ConnectionTracker {
 
   #trackSession (session: Http2Session): void {
     this.#sessions.add(session)
+    // Marks its socket (through Node's socket proxy, which passes this on) before the
+    // 'connection' listener below sees it: over cleartext HTTP/2 nothing else tells.
+    ;(session.socket as unknown as Record<symbol, boolean>)[kSessionSocket] = true
     session.once('close', () => {
       this.#sessions.delete(session)
       this.#onChange?.()
     })
-    if (this.#draining) session.close()
+    if (this.#draining) goAway(session, this.#sessionGrace)
   }
 
   #trackTcp (raw: Socket): void {
@@ -104,7 +168,19 @@ export class ConnectionTracker {
   #track (socket: Socket): void {
     // An HTTP/2 connection is drained through its session (GOAWAY), never as an idle socket.
     if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
-    this.#connections.set(socket, { responses: new Set(), idleSince: Date.now(), upgraded: false })
+    if ((socket as unknown as Record<symbol, boolean>)[kSessionSocket] === true) return
+    const transport = transportOf(socket)
+    this.#connections.set(socket, {
+      responses: new Set(),
+      idleSince: Date.now(),
+      upgraded: false,
+      // No response has ended yet: any byte read is part of a request. Beneath a TLS socket,
+      // the bytes so far are the handshake.
+      readMark: 0,
+      transport,
+      transportMark: transport?.bytesRead ?? 0,
+      closing: undefined
+    })
     socket.once('close', () => {
       this.#connections.delete(socket)
       this.#onChange?.()
@@ -120,23 +196,45 @@ export class ConnectionTracker {
     return state
   }
 
+  /** Every response's end, drain or not (hot path): notes the byte counts of its connection. */
+  #responseEnded (socket: Socket, request: IncomingMessage): void {
+    const state = this.#connections.get(socket)
+    if (state === undefined) return
+    // Answered before its body was read: the rest of the body still arrives (Node reads it
+    // and drops it); those bytes are no new request.
+    if (request.complete) markRead(state, socket)
+    else request.once('end', () => markRead(state, socket))
+  }
+
+  #facts (socket: Socket, state: ConnectionState): ConnectionFacts {
+    return {
+      upgraded: state.upgraded,
+      responding: state.responses.size > 0 || inFlightResponse(socket) !== undefined,
+      requestArriving: socket.bytesRead > state.readMark || (state.transport !== undefined && state.transport.bytesRead > state.transportMark),
+      idleSince: state.idleSince
+    }
+  }
+
   #onRequest (req: IncomingMessage, res: ServerResponse): void {
     if (req.httpVersionMajor === 2) {
       res.once('close', () => { this.#served++ })
       return
     }
-    this.#follow(this.#state(req.socket), res)
+    this.#follow(req.socket, this.#state(req.socket), res)
   }
 
   /** Watches a response that runs during the drain: it closes its connection when done. */
-  #follow (state: ConnectionState, res: ServerResponse): void {
+  #follow (socket: Socket, state: ConnectionState, res: ServerResponse): void {
     if (state.responses.has(res)) return
     state.responses.add(res)
-    if (!res.headersSent) res.shouldKeepAlive = false
+    announceClose(socket, state, res)
     res.once('close', () => {
       state.responses.delete(res)
       state.idleSince = Date.now()
       this.#served++
+      // A pipelined response that waited behind this one runs now.
+      const next = inFlightResponse(socket)
+      if (next !== undefined) this.#follow(socket, state, next)
       this.#onChange?.()
     })
   }
@@ -161,8 +259,9 @@ export class ConnectionTracker {
     let idle = 0
     let upgraded = 0
     for (const [socket, state] of this.#connections) {
-      if (state.upgraded) upgraded++
-      else if (state.responses.size > 0 || inFlightResponse(socket) !== undefined) active++
+      const phase = phaseOf(this.#facts(socket, state))
+      if (phase === 'upgraded') upgraded++
+      else if (phase === 'active') active++
       else idle++
     }
     return { connections: this.#connections.size + this.#sessions.size, active: active + this.#sessions.size, idle, upgraded }
@@ -174,15 +273,17 @@ export class ConnectionTracker {
     const started = now()
     this.#draining = true
     this.#upgradedHook = options.onUpgradedSocket
+    // A PING round trip is the grace of a stream already on its way, as idleGrace is for HTTP/1.
+    this.#sessionGrace = options.idleGrace
     stopAccepting(this.server)
 
     this.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res))
     for (const [socket, state] of this.#connections) {
       const res = inFlightResponse(socket)
-      if (res !== undefined) this.#follow(state, res)
+      if (res !== undefined) this.#follow(socket, state, res)
       if (state.upgraded) this.#handUpgraded(socket)
     }
-    for (const session of this.#sessions) session.close()
+    for (const session of this.#sessions) goAway(session, this.#sessionGrace)
 
     return await new Promise<DrainResult>((resolve) => {
       let reaper: NodeJS.Timeout | undefined
@@ -198,8 +299,7 @@ export class ConnectionTracker {
       const reap = (): void => {
         const t = now()
         for (const [socket, state] of this.#connections) {
-          if (state.upgraded || state.responses.size > 0) continue
-          if (t - Math.max(state.idleSince, started) >= options.idleGrace) socket.destroy()
+          if (closesNow(this.#facts(socket, state), t, started, options.idleGrace)) socket.destroy()
         }
       }
       const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
@@ -227,6 +327,24 @@ export class ConnectionTracker {
       else options.signal?.addEventListener('abort', endNow, { once: true })
     })
   }
+}
+
+function markRead (state: ConnectionState, socket: Socket): void {
+  state.readMark = socket.bytesRead
+  if (state.transport !== undefined) state.transportMark = state.transport.bytesRead
+}
+
+/**
+ * Marks `res` to close its connection. Only the newest request on a connection does: a
+ * response ahead of a pipelined one keeps the connection open for it, and gives the mark
+ * back if the newer request arrived before its headers went out.
+ */
+function announceClose (socket: Socket, state: ConnectionState, res: ServerResponse): void {
+  if (res.headersSent || !isNewestRequest(socket, res)) return
+  const previous = state.closing
+  if (previous !== undefined && previous.res !== res && !previous.res.headersSent) previous.res.shouldKeepAlive = previous.keepAlive
+  state.closing = { res, keepAlive: res.shouldKeepAlive }
+  res.shouldKeepAlive = false
 }
 
 /** Closes only the listening socket; connections are the drain's business. */

@@ -20,6 +20,8 @@ export type GracefulErrorCode =
   | 'ERR_GRACEFUL_UPGRADE_TIMEOUT'
   | 'ERR_GRACEFUL_PIDFILE'
   | 'ERR_GRACEFUL_STALE_PIDFILE'
+  | 'ERR_GRACEFUL_SIGNAL_LISTENER'
+  | 'ERR_GRACEFUL_SERVER_CLOSED'
 
 export class GracefulError extends Error {
   readonly code: GracefulErrorCode

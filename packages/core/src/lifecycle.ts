@@ -23,6 +23,7 @@ import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
 import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
 import type { Platform } from './platform.ts'
+import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
@@ -84,6 +85,7 @@ export class Graceful {
   readonly #drainingHooks: Array<(reason: string) => unknown> = []
   #state: State = 'starting'
   #uninstallSignals: () => void = () => {}
+  readonly #signalConflicts: SignalConflictGuard
   #readyPromise: Promise<void> | undefined
   #readyCheckScheduled = false
   #handover: { promise: Promise<HandoverResult>, child: NextGeneration | undefined, abort: () => void, absorbed: boolean } | undefined
@@ -114,6 +116,8 @@ export class Graceful {
     if (!platform.canPassSockets()) {
       this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     }
+    this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners,
+      (msg, data) => this.#reporter.log('warn', msg, data))
     if (this.options.signals.size > 0) {
       this.#uninstallSignals = installSignals(this.options.signals, {
         handover: (signal) => { this.handover(signal).catch(() => {}) },
@@ -291,6 +295,7 @@ export class Graceful {
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
       pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
     })
+    this.#signalConflicts.check()
   }
 
   /**
@@ -333,6 +338,9 @@ export class Graceful {
     // arrive first.
     const announced = this.#notifyReloading(startedMonoUs)
     this.#reporter.event(CHANNELS.handoverStart, 'info', 'handover started', { pid, trigger })
+    // A listener added after ready (enableShutdownHooks() after listen()) is running now too.
+    this.#signalConflicts.check()
+    const serving = this.#attachments.filter((a) => a.server.listening)
 
     let abort: () => void = () => {}
     const promise = new Promise<HandoverResult>((resolve, reject) => {
@@ -361,6 +369,15 @@ export class Graceful {
           this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
           this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs, startedMonoUs, reason: message }
           this.#writeStatus()
+          const closed = closedBehindOurBack(serving)
+          if (closed.length > 0) {
+            this.#handover = undefined
+            this.#reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, and this generation no longer serves: ${message}`,
+              { pid, childPid: child?.pid, code, reason, exitCode, signal, durationMs, serving: false })
+            this.#abandon(closed, child?.pid)
+            reject(err)
+            return
+          }
           // The child may have written the PID file before it failed: this generation serves.
           if (this.options.pidFile !== undefined && this.#inheritance.supervisorPid === undefined &&
             this.#platform.readPidFile(this.options.pidFile) !== pid) {
@@ -474,6 +491,21 @@ export class Graceful {
       }
       this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
     })
+  }
+
+  /**
+   * A rollback found servers closed by someone else (another listener of the signal):
+   * staying would pretend to serve. Exits 1 after draining what is left, and no PID file
+   * names this generation or the failed one, so a service manager sees the truth.
+   */
+  #abandon (closed: Attachment[], childPid: number | undefined): void {
+    this.#reporter.log('error', 'the handover was rolled back, but this generation\'s servers were closed by someone else meanwhile (another listener of the signal): nothing serves, exiting with code 1',
+      { code: 'ERR_GRACEFUL_SERVER_CLOSED', listeners: closed.map((a) => a.key ?? 'unknown') })
+    if (this.options.pidFile !== undefined && childPid !== undefined && this.#inheritance.supervisorPid === undefined) {
+      this.#platform.removePidFile(this.options.pidFile, childPid)
+    }
+    this.#exitCode = 1
+    this.shutdown('servers-closed').catch(() => {})
   }
 
   /** Drains and exits (SIGTERM/SIGINT do this). A running handover is aborted first. */

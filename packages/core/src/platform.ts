@@ -45,6 +45,8 @@ export interface Platform {
   monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
+  /** Every listener the process has for `signal`, this library's own included. */
+  signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
   setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
   clearTimeout: (timer: unknown) => void
@@ -86,6 +88,7 @@ export function nodePlatform (): Platform {
       process.on(signal, handler)
       return () => { process.off(signal, handler) }
     },
+    signalListeners: (signal) => process.listeners(signal),
     exit: (code) => { process.exit(code) },
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },

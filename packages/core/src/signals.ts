@@ -11,6 +11,17 @@ export interface SignalHandlers {
 
 export type OnSignal = (signal: NodeJS.Signals, handler: () => void) => () => void
 
+/**
+ * Marks the handlers installed here, so that other listeners of the same signals can be
+ * told apart (signal-conflicts.ts). Global: two copies of the package share one brand.
+ */
+export const kOwnHandler = Symbol.for('graceful-restart.signal-handler')
+
+/** Whether `fn` is a handler this library installed. */
+export function isOwnHandler (fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[kOwnHandler] === true
+}
+
 /** Installs the table; returns the function that removes every handler again. */
 export function installSignals (table: ReadonlyMap<RoutableSignal, SignalAction>, handlers: SignalHandlers, onSignal: OnSignal): () => void {
   const removers: Array<() => void> = []
@@ -18,6 +29,7 @@ export function installSignals (table: ReadonlyMap<RoutableSignal, SignalAction>
     // SIGBREAK exists on Windows only; listening for it elsewhere throws.
     if (signal === 'SIGBREAK' && process.platform !== 'win32') continue
     const handler = action === 'ignore' ? () => {} : () => handlers[action](signal)
+    Object.defineProperty(handler, kOwnHandler, { value: true })
     removers.push(onSignal(signal, handler))
   }
   return () => { for (const remove of removers.splice(0)) remove() }

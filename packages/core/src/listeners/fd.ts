@@ -2,10 +2,11 @@
  * The only file that reaches past Node's public API: the fd behind a listening server
  * (needed to pass it to the next generation), what the kernel says about an inherited fd
  * on Linux (needed to refuse a socket we should not own), a connection's response in
- * flight, and binding without listening for the supervisor.
+ * flight, its newest request and the TCP socket beneath a TLS one (needed by the drain),
+ * and binding without listening for the supervisor.
  */
 import fs from 'node:fs'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { canonicalHost } from './address.ts'
@@ -31,6 +32,26 @@ export function listeningFd (server: Server): number | undefined {
 export function inFlightResponse (socket: Socket): ServerResponse | undefined {
   const res = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage
   return res !== null && res !== undefined && !res.writableFinished ? res : undefined
+}
+
+/**
+ * Whether `res` answers the newest request read on its connection. A client that pipelines
+ * has sent the next request before this response ended: Node keeps the newest request on
+ * the connection's parser until it has been answered. Where that is unknown, it is.
+ */
+export function isNewestRequest (socket: Socket, res: ServerResponse): boolean {
+  const incoming = (socket as unknown as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming
+  const req = (res as { req?: IncomingMessage }).req
+  return incoming === null || incoming === undefined || req === undefined || incoming === req
+}
+
+/**
+ * The TCP socket beneath a server-side TLS socket, or undefined for a plain one. Its byte
+ * count also moves while a TLS record is still incomplete, which the TLS socket's cannot.
+ */
+export function transportOf (socket: Socket): Socket | undefined {
+  const parent = (socket as unknown as { _parent?: unknown })._parent
+  return parent instanceof net.Socket && parent !== socket ? parent : undefined
 }
 
 /** Whether this platform can pass listening sockets to a child process at all. */

@@ -44,6 +44,9 @@ export interface Tally {
   failed: number
   /** Attempts the protocol refused before processing, sent again. */
   retried: number
+  /** The same attempts by kind: `refused-stream` (the server answered REFUSED_STREAM, or its
+   * GOAWAY named a lower last stream), `not-sent` (the client had the GOAWAY before sending). */
+  retriedByKind: Record<string, number>
   byPid: Record<string, number>
   /** The first failures, as `kind: message`. */
   samples: string[]
@@ -64,13 +67,14 @@ export function runLoad (opts: { clients: number, durationMs: number, maxRequest
   let stopping = false
   let index = 0
   let ended: number | undefined
-  const tally: Tally = { requests: 0, ok: 0, failed: 0, retried: 0, byPid: {}, samples: [], durationMs: 0 }
+  const tally: Tally = { requests: 0, ok: 0, failed: 0, retried: 0, retriedByKind: {}, byPid: {}, samples: [], durationMs: 0 }
   const loop = async (client: number): Promise<void> => {
     while (!stopping && index < maxRequests && performance.now() < deadline) {
       const i = index++
       let outcome = await attempt(client, i)
       for (let n = 0; !outcome.ok && outcome.retry === true && n < MAX_RETRIES; n++) {
         tally.retried++
+        tally.retriedByKind[outcome.kind] = (tally.retriedByKind[outcome.kind] ?? 0) + 1
         outcome = await attempt(client, i)
       }
       tally.requests++
@@ -85,7 +89,7 @@ export function runLoad (opts: { clients: number, durationMs: number, maxRequest
     }
   }
   const done = Promise.all(Array.from({ length: opts.clients }, (_, c) => loop(c))).then(() => { ended = performance.now() })
-  const snapshot = (): Tally => ({ ...tally, byPid: { ...tally.byPid }, samples: [...tally.samples], durationMs: (ended ?? performance.now()) - started })
+  const snapshot = (): Tally => ({ ...tally, retriedByKind: { ...tally.retriedByKind }, byPid: { ...tally.byPid }, samples: [...tally.samples], durationMs: (ended ?? performance.now()) - started })
   return {
     snapshot,
     stop: async () => {

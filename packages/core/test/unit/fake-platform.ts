@@ -25,6 +25,8 @@ export class FakePlatform implements Platform {
   readyReports: Array<[number, number]> = []
   timers = new Map<number, { fn: () => void, ms: number }>()
   handlers = new Map<string, () => void>()
+  /** Listeners of the app's own (NestJS's shutdown hooks, say), run after ours by signal(). */
+  otherListeners = new Map<string, Array<() => void>>()
   inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
   clock = 0
   #nextTimer = 1
@@ -75,7 +77,12 @@ export class FakePlatform implements Platform {
   }
 
   writePidFile = (file: string, pid: number): void => { this.pidFiles.push([file, pid]) }
-  removePidFile = (file: string): void => { this.removedPidFiles.push(file) }
+  /** Each removal with the pid it was conditional on (the file is removed only if it names that pid). */
+  pidFileRemovals: Array<[string, number]> = []
+  removePidFile = (file: string, pid: number): void => {
+    this.removedPidFiles.push(file)
+    this.pidFileRemovals.push([file, pid])
+  }
   readPidFile = (file: string): number | undefined => this.pidFiles.filter(([f]) => f === file).at(-1)?.[1]
   /** Every status written beside a PID file, with the PID files written so far (to check the order). */
   statuses: Array<{ pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>, pidFilesBefore: number }> = []
@@ -94,6 +101,11 @@ export class FakePlatform implements Platform {
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }
+  }
+
+  signalListeners = (signal: NodeJS.Signals): Function[] => {
+    const ours = this.handlers.get(signal)
+    return [...(ours === undefined ? [] : [ours]), ...(this.otherListeners.get(signal) ?? [])]
   }
 
   setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
@@ -117,6 +129,7 @@ export class FakePlatform implements Platform {
     const handler = this.handlers.get(name)
     if (handler === undefined) throw new Error(`no handler for ${name}`)
     handler()
+    for (const other of this.otherListeners.get(name) ?? []) other()
   }
 
   spawnGeneration = (spec: GenerationSpec, events: GenerationEvents) => {
