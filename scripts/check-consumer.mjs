@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The four packages as a user gets them. Packs them (`pnpm pack`, which rewrites the
+// The published packages as a user gets them. Packs them (`pnpm pack`, which rewrites the
 // `workspace:` ranges), checks what each tarball holds, installs the tarballs with npm into
 // a fresh project outside the workspace beside the frameworks from the registry, and then:
 //   - runs every usage snippet of the READMEs, extracted from README.md and the package
@@ -21,7 +21,7 @@ const root = path.resolve(import.meta.dirname, '..')
 const { freePort, isAlive, killMarked, newMarker, startLoad, startNode, waitFor, waitForPidExit } =
   await import(pathToFileURL(path.join(root, 'packages/test-utils/dist/src/index.js')).href)
 
-const PACKAGES = ['core', 'fastify', 'express', 'koa']
+const PACKAGES = ['core', 'fastify', 'express', 'koa', 'nestjs']
 const keep = process.argv.includes('--keep')
 const t0 = performance.now()
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-consumer-'))
@@ -130,7 +130,8 @@ const registryDeps = [
   `typescript@${rootManifest.devDependencies.typescript}`,
   `@types/node@${rootManifest.devDependencies['@types/node']}`,
   `@types/express@${dev('express', '@types/express')}`,
-  `@types/koa@${dev('koa', '@types/koa')}`
+  `@types/koa@${dev('koa', '@types/koa')}`,
+  ...['@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'].map((dep) => `${dep}@${dev('nestjs', dep)}`)
 ]
 await step(`npm install of the tarballs and ${registryDeps.join(' ')} into ${app}`, async () => {
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2))
@@ -148,10 +149,13 @@ await step(`npm install of the tarballs and ${registryDeps.join(' ')} into ${app
 })
 
 // ---------------------------------------------------------------------------------------
-/** The usage snippets: the root README's Usage block (one snippet per `// Name` part) and the first js block of each package README. */
+/**
+ * The usage snippets: the root README's Usage block (one snippet per `// Name` part) and the
+ * first js (or, for NestJS, ts) block of each package README.
+ */
 function snippets () {
   const out = []
-  const blocks = (text) => [...text.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+  const blocks = (text, lang = 'js') => [...text.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1])
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
   const usage = readme.slice(readme.indexOf('## Usage'))
   const [block] = blocks(usage)
@@ -161,9 +165,10 @@ function snippets () {
     out.push({ name: `README.md "${title}"`, code: part.trim() + '\n' })
   }
   for (const name of PACKAGES) {
-    const [code] = blocks(fs.readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8'))
-    if (code === undefined) throw new Error(`packages/${name}/README.md: no js block`)
-    out.push({ name: `packages/${name}/README.md`, code })
+    const lang = name === 'nestjs' ? 'ts' : 'js'
+    const [code] = blocks(fs.readFileSync(path.join(root, 'packages', name, 'README.md'), 'utf8'), lang)
+    if (code === undefined) throw new Error(`packages/${name}/README.md: no ${lang} block`)
+    out.push({ name: `packages/${name}/README.md`, code, lang })
   }
   return out
 }
@@ -191,6 +196,14 @@ async function handoverUnderLoad (snippet, index) {
   if (/\bhandler\b/.test(code) && !/\b(const|let|var|function)\s+handler\b/.test(code)) {
     code = `const handler = (req, res) => { res.end('ok\\n') } // the app's handler, left to the reader in the README\n${code}`
     changes.push('`handler` defined')
+  }
+  if (snippet.lang === 'ts') {
+    // Compiled as the user's build would (types are checked in the TypeScript step); its
+    // `./app.module.js` is the user's, here an empty module.
+    const { default: ts } = await import(pathToFileURL(path.join(app, 'node_modules', 'typescript', 'lib', 'typescript.js')).href)
+    code = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText
+    fs.writeFileSync(path.join(app, 'app.module.js'), 'export class AppModule {}\n')
+    changes.push('compiled from TypeScript, `./app.module.js` an empty module')
   }
   const file = path.join(app, `snippet-${index}.mjs`)
   fs.writeFileSync(file, code)
@@ -281,6 +294,8 @@ import type { HealthAnswer, ServerFactory, ServerFactoryOptions } from '@gracefu
 import gracefulFastify, { fastifyGracefulRestart, type FastifyGracefulRestartOptions } from '@graceful-restart/fastify'
 import gracefulExpressDefault, { gracefulExpress, type GracefulExpressOptions } from '@graceful-restart/express'
 import gracefulKoaDefault, { gracefulKoa, type GracefulKoaOptions } from '@graceful-restart/koa'
+import gracefulNestDefault, { gracefulNest, type NestApplicationLike } from '@graceful-restart/nestjs'
+import type { INestApplication } from '@nestjs/common'
 // @ts-expect-error internals are not part of the public API
 import { parseListenArgs } from '@graceful-restart/core'
 // @ts-expect-error nor reachable by a deep import
@@ -323,12 +338,19 @@ const expressServer: http.Server = e.listen(8080, '127.0.0.1', (err?: Error) => 
 const k = gracefulKoa(new Koa(), {} satisfies GracefulKoaOptions)
 const koaServer: http.Server = k.listen(8081)
 
-void [server, state, counts, handover, shutdown, code, isHandoverError, channel, answer, wrapped, current, decorated, expressServer, koaServer, gracefulExpressDefault, gracefulKoaDefault, parseListenArgs, nodePlatform]
+declare const nest: INestApplication
+const nestApp: NestApplicationLike = nest
+const nestGraceful: Promise<Graceful> = gracefulNest(nest, { drainTimeout: 30_000 })
+
+void [server, state, counts, handover, shutdown, code, isHandoverError, channel, answer, wrapped, current, decorated, expressServer, koaServer, gracefulExpressDefault, gracefulKoaDefault, gracefulNestDefault, nestApp, nestGraceful, parseListenArgs, nodePlatform]
 `
 // The type check and the linters run side by side: each is one process that mostly waits
 // on the other's CPU on a busy 2-core machine.
 async function typescriptConsumer () {
   fs.writeFileSync(path.join(app, 'consumer.ts'), consumerTs)
+  // The NestJS README's snippet as written, with an empty AppModule of the user's.
+  fs.writeFileSync(path.join(app, 'nest-snippet.ts'), snippets().find((s) => s.lang === 'ts').code)
+  fs.writeFileSync(path.join(app, 'app.module.ts'), 'export class AppModule {}\n')
   // CommonJS TypeScript: require() of the ESM packages (Node >= 20.19), as nodenext models it.
   fs.writeFileSync(path.join(app, 'consumer.cts'), `import core = require('@graceful-restart/core')
 import fastify = require('@graceful-restart/fastify')
@@ -339,7 +361,7 @@ void [graceful, fastify.default]
   // (@types/koa does not type-check against content-disposition's today).
   const base = { target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }
   const configs = {
-    'tsconfig.nodenext.json': { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.ts', 'consumer.cts'] },
+    'tsconfig.nodenext.json': { compilerOptions: { ...base, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['consumer.ts', 'consumer.cts', 'nest-snippet.ts'] },
     'tsconfig.bundler.json': { compilerOptions: { ...base, module: 'esnext', moduleResolution: 'bundler' }, files: ['consumer.ts'] }
   }
   const tsc = path.join(app, 'node_modules', 'typescript', 'bin', 'tsc')
