@@ -13,7 +13,7 @@ export { gracefulRestart } from './instance.ts'
 // A type only: the class's constructor takes the internal OS seam, and gracefulRestart()
 // is the one way to the process's orchestrator.
 export type { Graceful, State, HandoverResult, ShutdownResult } from './lifecycle.ts'
-export type { GracefulOptions, SignalAction, RoutableSignal } from './options.ts'
+export type { GracefulOptions, SignalAction, RoutableSignal, SettableContext } from './options.ts'
 export { GracefulError, HandoverError } from './errors.ts'
 export type { GracefulErrorCode } from './errors.ts'
 export { CHANNELS } from './diagnostics.ts'
@@ -21,3 +21,6 @@ export type { Logger } from './diagnostics.ts'
 export { healthHandler } from './health.ts'
 export type { HealthPaths } from './health.ts'
 export type { DrainCounts } from './drain.ts'
+// What `graceful.context` says the process runs under (CONTEXT_KINDS stays internal: the
+// types name the kinds, as they name the signals).
+export type { ContextKind, ProcessContext } from './context.ts'

@@ -11,11 +11,12 @@ export {
   readPidFile,
   rssKb,
   startNode,
+  startProcess,
   tool,
   waitFor,
   waitForPidExit
 } from './process.ts'
-export type { StartNodeOptions, Started, WaitForOptions } from './process.ts'
+export type { StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
 export { cleanup, tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'
