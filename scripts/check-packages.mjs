@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Every published package loads with import and with require() (Node >= 20.19 loads ESM
+// Every entry of every published package loads with import and with require() (Node >= 20.19 loads ESM
 // through require), and loading it installs no signal handler.
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
@@ -15,17 +15,24 @@ for (const dir of fs.readdirSync(path.join(root, 'packages'))) {
   if (manifest.private) continue
   // A package resolves its own name through its "exports" map, as an installed one would.
   const require = createRequire(path.join(root, 'packages', dir, 'package.json'))
-  try {
-    const viaImport = await import(pathToFileURL(path.join(root, 'packages', dir, manifest.exports['.'].default)).href)
-    const viaRequire = require(manifest.name)
-    // require() of an ES module with a default export adds __esModule, as CommonJS interop expects.
-    const names = Object.keys(viaImport).sort().join(',')
-    const required = Object.keys(viaRequire).filter((k) => k !== '__esModule').sort().join(',')
-    if (names !== required) throw new Error(`import and require() disagree: ${names} / ${required}`)
-    console.log(`ok ${manifest.name}: ${names}`)
-  } catch (err) {
-    failed++
-    console.error(`FAILED ${manifest.name}: ${err.stack}`)
+  for (const [subpath, target] of Object.entries(manifest.exports)) {
+    if (subpath === './package.json') continue
+    const specifier = manifest.name + subpath.slice(1)
+    try {
+      for (const file of [target.types, target.default]) {
+        if (!fs.existsSync(path.join(root, 'packages', dir, file))) throw new Error(`${file} is missing (build first)`)
+      }
+      const viaImport = await import(pathToFileURL(path.join(root, 'packages', dir, target.default)).href)
+      const viaRequire = require(specifier)
+      // require() of an ES module with a default export adds __esModule, as CommonJS interop expects.
+      const names = Object.keys(viaImport).sort().join(',')
+      const required = Object.keys(viaRequire).filter((k) => k !== '__esModule').sort().join(',')
+      if (names !== required) throw new Error(`import and require() disagree: ${names} / ${required}`)
+      console.log(`ok ${specifier}: ${names}`)
+    } catch (err) {
+      failed++
+      console.error(`FAILED ${specifier}: ${err.stack}`)
+    }
   }
 }
 const after = signals.map((s) => process.listenerCount(s))

@@ -1,6 +1,8 @@
 // A Fastify server that restarts on `kill -USR2 <pid>` without losing a request.
 //   GET /            -> { pid, version } and an x-pid header
 //   GET /sleep?ms=N  -> the same, after N ms
+//   POST /echo       -> { pid, version, bytes }: the length of the (text) body received,
+//                       also in an x-body-bytes header
 // Environment: PORT (8080), HOST (127.0.0.1), SOCKET_PATH (a unix socket instead),
 // APP_VERSION (v1), PID_FILE (optional: where the ready generation writes its pid),
 // SHUTDOWN_DELAY_MS (0: behind a load balancer, how long to serve after SIGTERM).
@@ -29,6 +31,11 @@ async function hello (request, reply) {
 }
 app.get('/', hello)
 app.get('/sleep', hello)
+app.post('/echo', async (request, reply) => {
+  const bytes = Buffer.byteLength(typeof request.body === 'string' ? request.body : JSON.stringify(request.body ?? ''))
+  reply.header('x-pid', String(process.pid)).header('x-body-bytes', String(bytes))
+  return { pid: process.pid, version, bytes }
+})
 
 const where = process.env.SOCKET_PATH !== undefined
   ? { path: process.env.SOCKET_PATH }

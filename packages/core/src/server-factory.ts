@@ -11,7 +11,7 @@ import { resolveHealthPaths, withHealth, type HealthPaths } from './health.ts'
 import { BALANCER_KEEP_ALIVE_TIMEOUT, setKeepAliveTimeout } from './keep-alive.ts'
 import type { Graceful } from './lifecycle.ts'
 import type { GracefulOptions } from './options.ts'
-import { gracefulRestart } from './index.ts'
+import { gracefulRestart } from './instance.ts'
 
 export interface ServerFactoryOptions extends GracefulOptions {
   /** Serve HTTPS: the options of `https.createServer()` (key, cert, ...). */

@@ -14,7 +14,8 @@
 import type { Server } from 'node:net'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { currentGraceful, gracefulRestart as createGraceful, healthAnswer, resolveHealthPaths, setKeepAliveTimeout } from '@graceful-restart/core'
+import { gracefulRestart as createGraceful } from '@graceful-restart/core'
+import { currentGraceful, healthAnswer, resolveHealthPaths, setKeepAliveTimeout } from '@graceful-restart/core/adapter'
 import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
 import { markForSecondaries, routeSecondaries } from './localhost.ts'
 

@@ -13,8 +13,9 @@ import type http from 'node:http'
 import type https from 'node:https'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import type { ListenOptions } from 'node:net'
-import { serverFactory } from '@graceful-restart/core'
-import type { Graceful, ServerFactoryOptions } from '@graceful-restart/core'
+import { serverFactory } from '@graceful-restart/core/adapter'
+import type { Graceful } from '@graceful-restart/core'
+import type { ServerFactoryOptions } from '@graceful-restart/core/adapter'
 
 export type { Graceful, GracefulOptions, HandoverResult, ShutdownResult, State } from '@graceful-restart/core'
 

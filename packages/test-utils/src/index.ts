@@ -12,6 +12,7 @@ export {
   rssKb,
   startNode,
   startProcess,
+  tool,
   waitFor,
   waitForPidExit
 } from './process.ts'
@@ -21,3 +22,7 @@ export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'
 export { answeredPids, waitForAnswerFrom } from './answers.ts'
 export type { AnswerCounter, PidMatch } from './answers.ts'
+export { assertPublicSurface, publicSurface } from './surface.ts'
+export type { PinnedEntry, Surface } from './surface.ts'
+export { nginxBinary, nginxCheck, nginxConfig, startNginx } from './nginx.ts'
+export type { Nginx, NginxOptions } from './nginx.ts'

@@ -37,6 +37,22 @@ export interface LoadOptions {
   slowMs?: number
   /** The fast path, default '/'. */
   path?: string
+  /**
+   * 1 in N requests (among those that are not slow) is a POST of `postBytes` bytes of text
+   * to `postPath`, default 0 = never. A POST is the request a proxy must not retry: nginx
+   * and HAProxy answer 502 when the connection it went out on closes under it. When the
+   * answer carries `x-body-bytes`, it must equal the bytes sent (else: 'other').
+   */
+  postEvery?: number
+  /** Default 20_000: above nginx's client_body_buffer_size, so nginx spools it to a file. */
+  postBytes?: number
+  /** Default '/echo'. */
+  postPath?: string
+  /**
+   * The status every answer must have, default: any 2xx. For an app without routes (a
+   * README snippet) every answer is its 404; any other status counts as 'non2xx'.
+   */
+  expectStatus?: number
   /** Loops start no request after this, default 60_000. */
   durationMs?: number
   /** Loops start no more requests than this in total, default 1_000_000. */
@@ -79,6 +95,8 @@ export interface LoadReport {
   failures: FailureCounts
   /** The first 20 failures: the first ones usually name the cause, later ones repeat it. */
   errorSamples: ErrorSample[]
+  /** POST requests that settled, and how many of them failed (also counted in `failed`). */
+  posts: { requests: number, failed: number }
   /** Successful responses per `x-pid` header value; 'unknown' when the header was missing. */
   byPid: Record<string, number>
   slow: SlowRecord[]
@@ -104,8 +122,10 @@ const BACKOFF_AFTER_FAILURE_MS = 5
 
 interface Target { host: string, port: number | undefined, socketPath: string | undefined }
 
+interface Post { path: string, body: Buffer }
+
 type Outcome =
-  | { kind: 'response', status: number, pid: string | undefined }
+  | { kind: 'response', status: number, pid: string | undefined, bodyBytes: string | undefined }
   | { kind: Exclude<keyof FailureCounts, 'non2xx'>, code: string | undefined, message: string }
 
 export function startLoad (opts: LoadOptions): LoadHandle {
@@ -113,6 +133,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const slowEvery = opts.slowEvery ?? 50
   const slowMs = opts.slowMs ?? 300
   const fastPath = opts.path ?? '/'
+  const postEvery = opts.postEvery ?? 0
+  const postBytes = opts.postBytes ?? 20_000
   const durationMs = opts.durationMs ?? 60_000
   const maxRequests = opts.maxRequests ?? 1_000_000
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
@@ -121,6 +143,9 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   }
   if (!Number.isInteger(clients) || clients < 1) throw new RangeError(`startLoad: clients must be a positive integer, got ${clients}`)
   if (!Number.isInteger(slowEvery) || slowEvery < 0) throw new RangeError(`startLoad: slowEvery must be an integer >= 0, got ${slowEvery}`)
+  if (!Number.isInteger(postEvery) || postEvery < 0) throw new RangeError(`startLoad: postEvery must be an integer >= 0, got ${postEvery}`)
+  if (!Number.isInteger(postBytes) || postBytes < 0) throw new RangeError(`startLoad: postBytes must be an integer >= 0, got ${postBytes}`)
+  const post: Post = { path: opts.postPath ?? '/echo', body: Buffer.alloc(postBytes, 'graceful ') }
   if (!(requestTimeoutMs > 0)) throw new RangeError(`startLoad: requestTimeoutMs must be > 0, got ${requestTimeoutMs}`)
 
   const target: Target = { host: opts.host ?? '127.0.0.1', port: opts.port, socketPath: opts.socketPath }
@@ -134,6 +159,7 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   let started = 0
 
   let ok = 0
+  const posts = { requests: 0, failed: 0 }
   const failures: FailureCounts = { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 }
   const errorSamples: ErrorSample[] = []
   const byPid: Record<string, number> = {}
@@ -153,18 +179,21 @@ export function startLoad (opts: LoadOptions): LoadHandle {
     while (!stopping && started < maxRequests && performance.now() < deadline) {
       const index = started++
       const isSlow = slowEvery > 0 && (index + 1) % slowEvery === 0
-      const path = isSlow ? `/sleep?ms=${slowMs}` : fastPath
+      const isPost = !isSlow && postEvery > 0 && (index + 1) % postEvery === 0
+      const path = isSlow ? `/sleep?ms=${slowMs}` : isPost ? post.path : fastPath
       const wallStart = Date.now()
       const t0 = performance.now()
-      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs)
+      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs, isPost ? post.body : undefined)
       const latency = performance.now() - t0
 
       let failed = true
-      if (outcome.kind === 'response') {
+      if (outcome.kind === 'response' && isPost && outcome.bodyBytes !== undefined && Number(outcome.bodyBytes) !== post.body.length) {
+        fail('other', undefined, `the server received ${outcome.bodyBytes} of the ${post.body.length} bytes posted`, path)
+      } else if (outcome.kind === 'response') {
         if (isSlow) {
           slow.push({ pid: outcome.pid === undefined ? NaN : Number(outcome.pid), startedAt: wallStart, endedAt: Date.now(), status: outcome.status })
         }
-        if (outcome.status >= 200 && outcome.status <= 299) {
+        if (opts.expectStatus === undefined ? outcome.status >= 200 && outcome.status <= 299 : outcome.status === opts.expectStatus) {
           failed = false
           ok++
           latencies.push(latency)
@@ -175,6 +204,10 @@ export function startLoad (opts: LoadOptions): LoadHandle {
         }
       } else {
         fail(outcome.kind, outcome.code, outcome.message, path)
+      }
+      if (isPost) {
+        posts.requests++
+        if (failed) posts.failed++
       }
       if (failed && !stopping) await delay(BACKOFF_AFTER_FAILURE_MS)
     }
@@ -189,6 +222,7 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       failed,
       failures: { ...failures },
       errorSamples: errorSamples.map((s) => ({ ...s })),
+      posts: { ...posts },
       byPid: { ...byPid },
       slow: slow.map((s) => ({ ...s })),
       latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 },
@@ -220,7 +254,8 @@ function requestOnce (
   agent: http.Agent | false,
   headers: http.OutgoingHttpHeaders,
   path: string,
-  timeoutMs: number
+  timeoutMs: number,
+  body?: Buffer
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     let settled = false
@@ -239,9 +274,9 @@ function requestOnce (
         port: target.port,
         socketPath: target.socketPath,
         path,
-        method: 'GET',
+        method: body === undefined ? 'GET' : 'POST',
         agent,
-        headers
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'text/plain', 'content-length': body.length }
       })
     } catch (err) {
       // Bad options (say, a path with spaces) throw synchronously; keep the promise contract.
@@ -261,9 +296,10 @@ function requestOnce (
       const status = res.statusCode ?? 0
       const raw = res.headers['x-pid']
       const pid = Array.isArray(raw) ? raw[0] : raw
+      const bodyBytes = res.headers['x-body-bytes']
       res.on('data', noop)
       res.on('end', () => {
-        if (res.complete) finish({ kind: 'response', status, pid })
+        if (res.complete) finish({ kind: 'response', status, pid, bodyBytes: Array.isArray(bodyBytes) ? bodyBytes[0] : bodyBytes })
         else finish({ kind: 'reset', code: undefined, message: 'response ended before its body was complete' })
       })
       // Node reports a connection lost mid-body as an 'error' (ECONNRESET, "aborted");
@@ -271,7 +307,7 @@ function requestOnce (
       res.on('error', (err) => finish(classify(err)))
       res.on('close', () => finish({ kind: 'reset', code: undefined, message: 'connection closed before the response body was complete' }))
     })
-    req.end()
+    req.end(body)
   })
 }
 

@@ -4,7 +4,7 @@
  * a marker in their environment rather than by parentage, and we only wait with a
  * timeout: a hung test must fail, not hang CI. Linux only (/proc).
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
@@ -338,4 +338,19 @@ function noop (): void {}
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+/**
+ * A system tool a test needs (haproxy, nginx, systemd-analyze): its path. When it is
+ * missing the test is skipped, except under CI=true, where CI installs it and its absence
+ * is a failure.
+ */
+export function tool (name: string, t: { skip: (msg: string) => void }): string | undefined {
+  // Daemons live in /usr/sbin, which a non-root PATH often lacks.
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim() ||
+    ['/usr/sbin', '/sbin'].map((dir) => `${dir}/${name}`).find((file) => fs.existsSync(file))
+  if (found !== undefined && found !== '') return found
+  if (process.env.CI !== undefined) throw new Error(`${name} is missing (CI installs it)`)
+  t.skip(`${name} not installed`)
+  return undefined
 }

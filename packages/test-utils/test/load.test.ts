@@ -65,6 +65,31 @@ test('keep-alive load counts requests, reads x-pid and records slow requests', b
   }
 })
 
+test('postEvery sends POSTs with a body; a server that got less than was sent fails the request', bounded, async () => {
+  let short = false
+  const server = await listen((req, res) => {
+    if (req.method !== 'POST') return appHandler(req, res)
+    let bytes = 0
+    req.on('data', (chunk: Buffer) => { bytes += chunk.length })
+    req.on('end', () => {
+      res.setHeader('x-body-bytes', String(short ? bytes - 1 : bytes))
+      res.end('ok\n')
+    })
+  })
+  try {
+    const report = await startLoad({ port: server.port, keepAlive: true, clients: 4, slowEvery: 0, postEvery: 3, postBytes: 30_000, maxRequests: 60 }).done
+    assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
+    assert.deepEqual(report.posts, { requests: 20, failed: 0 })
+    short = true
+    const bad = await startLoad({ port: server.port, keepAlive: false, clients: 2, slowEvery: 0, postEvery: 2, maxRequests: 10 }).done
+    assert.deepEqual(bad.posts, { requests: 5, failed: 5 })
+    assert.equal(bad.failures.other, 5)
+    assert.match(bad.errorSamples[0]?.message ?? '', /received 19999 of the 20000 bytes/)
+  } finally {
+    await server.close()
+  }
+})
+
 test('without keep-alive every request opens its own connection', bounded, async () => {
   const server = await listen(appHandler)
   try {
@@ -175,6 +200,21 @@ test('a 503 counts as non2xx', bounded, async () => {
   }
 })
 
+test('expectStatus: the one status every answer must have', bounded, async () => {
+  const server = await listen((req, res) => {
+    res.statusCode = req.url === '/' ? 404 : 200
+    res.end()
+  })
+  try {
+    const report = await startLoad({ port: server.port, keepAlive: true, clients: 2, slowEvery: 0, expectStatus: 404, maxRequests: 20 }).done
+    assert.equal(report.ok, 20, JSON.stringify(report.errorSamples))
+    const other = await startLoad({ port: server.port, keepAlive: true, clients: 2, slowEvery: 0, expectStatus: 404, path: '/x', maxRequests: 20 }).done
+    assert.equal(other.failures.non2xx, 20)
+  } finally {
+    await server.close()
+  }
+})
+
 test('a server that never answers counts as timeout, and stop() stays bounded', bounded, async () => {
   const server = await listen(() => { /* never answer */ })
   try {
@@ -195,4 +235,5 @@ test('a server that never answers counts as timeout, and stop() stays bounded', 
 test('options are validated', () => {
   assert.throws(() => startLoad({ keepAlive: true }), TypeError)
   assert.throws(() => startLoad({ port: 1, keepAlive: true, clients: 0 }), RangeError)
+  assert.throws(() => startLoad({ port: 1, keepAlive: true, postEvery: -1 }), RangeError)
 })

@@ -8,14 +8,11 @@
 // close time (5 s + 1 s) and one longer than nginx's own 60 s.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { rounds, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
-import { events, tempDir } from './app.ts'
+import { freePort, rounds, startNginx, tool, tracker, waitFor, type Nginx, type Tracker } from '@graceful-restart/test-utils'
+import { events } from './app.ts'
 
 const FLEET_APP = fileURLToPath(new URL('../fixtures/fleet-app.js', import.meta.url))
 const LONG = process.env.GR_NGINX_LONG === '1'
@@ -26,34 +23,14 @@ async function startFleetApp (track: Tracker, health: boolean): Promise<{ port: 
   return { port: (listening.address as { port: number }).port, keepAliveTimeout: listening.keepAliveTimeout as number, headersTimeout: listening.headersTimeout as number }
 }
 
-function nginxMissing (t: { skip: (msg: string) => void }): boolean {
-  if (spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx']).status === 0) return false
-  if (process.env.CI !== undefined) assert.fail('nginx is missing (CI installs it)')
-  t.skip('nginx not installed')
-  return true
-}
-
 /** nginx in front of each upstream port, on a port of its own; as an ordinary reverse proxy with an upstream keep-alive pool. */
-async function startNginx (t: { after: (fn: () => unknown) => unknown }, dir: string, upstreams: number[]): Promise<number[]> {
+async function startProxy (t: { after: (fn: () => unknown) => unknown }, upstreams: number[]): Promise<{ fronts: number[], nginx: Nginx }> {
   const fronts: number[] = []
-  for (const _ of upstreams) {
-    const probe = net.createServer().listen(0, '127.0.0.1')
-    await new Promise((resolve) => probe.once('listening', resolve))
-    fronts.push((probe.address() as net.AddressInfo).port)
-    probe.close()
-  }
-  fs.mkdirSync(path.join(dir, 'tmp'))
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${dir}/tmp/${kind};`).join('\n')
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
-events { worker_connections 4096; }
-http {
-  access_log off;
-${temp}
-${upstreams.map((port, i) => `  upstream app${i} {
+  for (const _ of upstreams) fronts.push(await freePort())
+  const nginx = await startNginx(t, {
+    workerConnections: 4096,
+    logLevel: 'info',
+    http: upstreams.map((port, i) => `  upstream app${i} {
     server 127.0.0.1:${port};
     keepalive 1024;
     keepalive_timeout 60s;
@@ -66,18 +43,14 @@ ${upstreams.map((port, i) => `  upstream app${i} {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
-  }`).join('\n')}
-}
-`)
-  const bin = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx'
-  const nginx = spawn(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: 'ignore' })
-  t.after(() => { nginx.kill('SIGKILL') })
+  }`).join('\n')
+  })
   for (const front of fronts) {
     await waitFor(async () => await new Promise<boolean>((resolve) => {
       const s = net.connect(front, '127.0.0.1', () => { s.destroy(); resolve(true) }).on('error', () => resolve(false))
     }), { timeoutMs: 10_000, what: `nginx on ${front}` })
   }
-  return fronts
+  return { fronts, nginx }
 }
 
 interface Burst { statuses: Map<number, number>, connections: number, idleClosed: number }
@@ -159,13 +132,12 @@ describe('keep-alive behind a balancer', { concurrency: true }, () => {
   })
 
   test(`nginx upstream keepalive_timeout 60s: POST bursts with idle gaps (${GAPS.map((g) => g / 1000).join(', ')} s): no 502 with the fleet defaults; Node's default closes the idle connections under nginx`, { timeout: 600_000 }, async (t) => {
-    if (nginxMissing(t)) return
+    if (tool('nginx', t) === undefined) return
     const track = tracker(t)
-    const dir = tempDir(t)
     const fleet = await startFleetApp(track, true)
     const plain = await startFleetApp(track, false)
     assert.equal(plain.keepAliveTimeout, 5_000)
-    const fronts = await startNginx(t, dir, [fleet.port, plain.port])
+    const { fronts, nginx } = await startProxy(t, [fleet.port, plain.port])
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 })
     t.after(() => agent.destroy())
     const totals = fronts.map(() => new Map<number, number>())
@@ -188,7 +160,7 @@ describe('keep-alive behind a balancer', { concurrency: true }, () => {
     for (const [i, name] of ['fleet defaults (keepAliveTimeout 65 s)', 'Node\'s default (5 s)'].entries()) {
       t.diagnostic(`${name}: statuses ${JSON.stringify(i === 0 ? fleetStatuses : plainStatuses)}; after each burst, connections accepted ${JSON.stringify(opened[i])}, idle ones the server closed ${JSON.stringify(closed[i])}`)
     }
-    const errors = fs.readFileSync(path.join(dir, 'error.log'), 'utf8').split('\n').filter((l) => /\[error\]/.test(l))
+    const errors = nginx.errorLog().split('\n').filter((l) => /\[error\]/.test(l))
     t.diagnostic(`nginx errors: ${errors.length}${errors.length > 0 ? `, first: ${errors[0] ?? ''}` : ''}`)
     assert.deepEqual(Object.keys(fleetStatuses ?? {}), ['200'], 'every request answered 200 with the fleet defaults')
     // nginx, not the server, is the side that closes idle connections: the server never

@@ -4,19 +4,11 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { freePort, processesWithMarker, readPidFile, startLoad, tool, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { FIXTURE, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
 
 const EXAMPLES = fileURLToPath(new URL('../../../../../examples/systemd/', import.meta.url))
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-
-function tool (name: string, t: { skip: (msg: string) => void }): string | undefined {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`]).stdout.toString().trim()
-  if (found !== '') return found
-  if (process.env.CI !== undefined) assert.fail(`${name} is missing (CI installs it)`)
-  t.skip(`${name} not installed`)
-  return undefined
-}
 
 test('the example unit files pass systemd-analyze verify', { timeout: 60_000 }, async (t) => {
   const analyze = tool('systemd-analyze', t)
