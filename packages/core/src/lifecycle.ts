@@ -612,7 +612,10 @@ export class Graceful {
         const now = this.#platform.monotonicUs()
         const left = over.filter(isAlive)
         for (const g of left) {
-          if (told.has(g.pid) || (g.sinceUs !== undefined && now < g.sinceUs + graceUs)) continue
+          // A drain whose start is not known yet (the parent's, if its ready report is still
+          // being taken; one passed by an older release) is counted from now.
+          g.sinceUs ??= now
+          if (told.has(g.pid) || now < g.sinceUs + graceUs) continue
           told.set(g.pid, now)
           this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of generation pid ${g.pid} at once`, { pid, ended: g.pid })
           this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
