@@ -15,6 +15,7 @@ import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
+import { ReleaseWatcher, type ReleaseWatch, type ReleaseWatchOptions } from './release/watch.ts'
 
 export interface Platform {
   readonly pid: number
@@ -48,6 +49,8 @@ export interface Platform {
   /** Every listener the process has for `signal`, this library's own included. */
   signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
+  /** Watches a release on disk (the `watch` option); reads its fingerprint at once. */
+  watchRelease: (options: ReleaseWatchOptions) => ReleaseWatch
   setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
   clearTimeout: (timer: unknown) => void
   now: () => number
@@ -90,6 +93,7 @@ export function nodePlatform (): Platform {
     },
     signalListeners: (signal) => process.listeners(signal),
     exit: (code) => { process.exit(code) },
+    watchRelease: (options) => new ReleaseWatcher(options),
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },
     now: () => Date.now()
