@@ -43,7 +43,7 @@ export type { State, HandoverResult, ShutdownResult } from './lifecycle.ts'
 export { GracefulError, HandoverError } from './errors.ts'
 export type { GracefulErrorCode } from './errors.ts'
 export {
-  DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_GRACE, DEFAULT_MAX_DRAINING, DEFAULT_SHUTDOWN_DELAY, DEFAULT_SIGNALS, DEFAULT_UPGRADE_TIMEOUT, ROUTABLE_SIGNALS
+  DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_GRACE, DEFAULT_MAX_DRAINING, DEFAULT_SHUTDOWN_DELAY, DEFAULT_SIGNALS, DEFAULT_UPGRADE_TIMEOUT, DEFAULT_WATCH_DEBOUNCE, ROUTABLE_SIGNALS
 } from './options.ts'
 export type { GracefulOptions, SignalAction, RoutableSignal } from './options.ts'
 export { CHANNELS } from './diagnostics.ts'

@@ -16,6 +16,7 @@ import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
+import type { ReleaseHost, ReleaseSource } from '../release/source.ts'
 import { labelLines } from './output.ts'
 import { openSockets, type SupervisedSocket } from './sockets.ts'
 import { writeStatus, type HandoverStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
@@ -37,6 +38,8 @@ export interface SupervisorOptions {
   /** At most this many old generations drain at once (see `maxDraining` of the core). */
   maxDraining: number
   systemd: InheritedSocket[]
+  /** `--watch`, `--fetch`: started once the first workers run, stopped with the supervisor. */
+  sources?: ReleaseSource[]
   stdout: Writable
   stderr: Writable
   exit: (code: number) => void
@@ -119,7 +122,20 @@ export class Supervisor {
     this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.map((s) => s.key).join(', ') || 'no sockets'}`)
     for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0, env))
     this.#state = 'running'
+    for (const source of this.#o.sources ?? []) source.start(this.#releaseHost())
     this.#writeStatus()
+  }
+
+  #releaseHost (): ReleaseHost {
+    return {
+      reload: async (trigger) => {
+        // A reload already running may have started before the release changed.
+        await this.#reload?.catch(() => {})
+        await this.reload(trigger)
+      },
+      changed: () => this.#writeStatus(),
+      log: (msg) => this.#log(msg)
+    }
   }
 
   // As PID 1, processes orphaned inside the container are re-parented here. Node reaps
@@ -333,6 +349,7 @@ export class Supervisor {
   stop (reason = 'api'): Promise<void> {
     this.#stop ??= (async () => {
       this.#state = 'stopping'
+      for (const source of this.#o.sources ?? []) source.stop()
       this.#log(`${reason}: draining ${this.#all().length} worker(s)`)
       this.#writeStatus()
       const all = this.#all()
@@ -364,7 +381,8 @@ export class Supervisor {
       workers: [...this.#serving.values()].map(worker).concat([...this.#incoming, ...this.#draining].map(worker)),
       lastHandover: this.#lastHandover,
       handovers: { ...this.#handovers },
-      crashLoop: this.#crashLoop
+      crashLoop: this.#crashLoop,
+      release: this.#o.sources === undefined || this.#o.sources.length === 0 ? undefined : Object.assign({}, ...this.#o.sources.map((s) => s.status()))
     }
   }
 
