@@ -67,3 +67,13 @@ export async function waitGone (pids: number[], timeoutMs = 20_000): Promise<voi
 export function setMode (app: { dir: string }, mode: string): void {
   fs.writeFileSync(path.join(app.dir, 'mode'), mode)
 }
+
+/** The version a new connection is answered with; undefined while nothing answers. */
+export async function versionOf (port: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+    return ((await res.json()) as { version: string }).version
+  } catch {
+    return undefined
+  }
+}

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { freePort, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
-import { FIXTURE, events, tempDir } from './app.ts'
+import { FIXTURE, events, tempDir, versionOf } from './app.ts'
 import { releaseServer, tarball } from '../release-server.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -29,15 +29,6 @@ function app (version: string, boot: 'ok' | 'throw' = 'ok'): Promise<Buffer> {
       ? `throw new Error('${version} cannot boot')\n`
       : `process.env.APP_VERSION = ${JSON.stringify(version)}\nawait import(${JSON.stringify(FIXTURE)})\n`
   })
-}
-
-async function versionOf (port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
-    return ((await res.json()) as { version: string }).version
-  } catch {
-    return undefined
-  }
 }
 
 test('--fetch: v1 -> v2 -> v3 (throws at boot) -> v4 under load; v3 rolled back; --keep 3 prunes', { timeout: 120_000 }, async (t) => {

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { freePort, readPidFile, rounds, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
-import { FIXTURE, events, startApp, tempDir } from './app.ts'
+import { FIXTURE, events, startApp, tempDir, versionOf } from './app.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
@@ -26,21 +26,23 @@ function switchCurrent (root: string, version: string): void {
   fs.renameSync(tmp, path.join(root, 'current'))
 }
 
-async function versionOf (port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
-    return ((await res.json()) as { version: string }).version
-  } catch {
-    return undefined
-  }
-}
-
 /** Switches `current` and resolves with the ms until a new connection is answered by that release. */
 async function deploy (root: string, port: number, version: string): Promise<number> {
   switchCurrent(root, version)
   const t0 = performance.now()
   await waitFor(async () => (await versionOf(port)) === version, { timeoutMs: 30_000, intervalMs: 10, what: `${version} to answer` })
   return Math.round(performance.now() - t0)
+}
+
+/**
+ * Writes 20 files 20 ms apart, as a deploy copying a build does: spread over longer than a
+ * handover takes, so that only the debounce keeps it to one reload.
+ */
+async function writeTwenty (dir: string, name: (i: number) => string): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    fs.writeFileSync(path.join(dir, name(i)), `// build 2, file ${i}\n`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
 }
 
 function summary (ms: number[]): string {
@@ -78,12 +80,9 @@ test('re-exec mode: 20 files written in one deploy give one handover', { timeout
   const dir = tempDir(t)
   const dist = path.join(dir, 'dist')
   fs.mkdirSync(dist)
-  const app = await startApp(track, dir, { PWD: dir, WATCH: 'dist' }, FIXTURE, { cwd: dir })
+  const app = await startApp(track, dir, { PWD: dir, WATCH: 'dist', WATCH_DEBOUNCE: process.env.WATCH_DEBOUNCE ?? '300' }, FIXTURE, { cwd: dir })
   const first = app.pid
-  for (let i = 0; i < 20; i++) {
-    fs.writeFileSync(path.join(dist, `chunk-${i}.js`), `// build 2, chunk ${i}\n`)
-    if (i === 9) await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await writeTwenty(dist, (i) => `chunk-${i}.js`)
   const second = await waitFor(() => { const p = readPidFile(app.pidFile); return p !== first ? p : undefined }, { timeoutMs: 20_000, what: 'the handover after the deploy' })
   // One more, separate change: had the 20 files given two handovers, this would be the third.
   await waitFor(() => events(app.started, 'ready').some((e) => e.pid === second), { timeoutMs: 10_000, what: 'the new generation ready' })
@@ -103,7 +102,7 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
   const port = await freePort()
   const pidFile = path.join(root, 'sup.pid')
   const sup = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', '2', '--pid-file', pidFile, '--watch', '.', '--watch-debounce', '100', '--', process.execPath, 'server.mjs'],
+    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', '2', '--pid-file', pidFile, '--watch', '.', '--watch-debounce', process.env.WATCH_DEBOUNCE ?? '300', '--', process.execPath, 'server.mjs'],
     env: { PORT: String(port), HOST: '127.0.0.1', PWD: current },
     cwd: current
   })
@@ -116,16 +115,13 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
   const took: number[] = []
   for (let i = 2; i <= n + 1; i++) took.push(await deploy(root, port, `v${i}`))
   await waitFor(() => status()?.generation === n + 1 && status()?.workers.every((w) => w.state === 'ready'), { timeoutMs: 20_000, what: `generation ${n + 1} alone` })
+  const report = await load.stop()
 
   // A deploy in place: 20 files into the running release.
-  for (let i = 0; i < 20; i++) {
-    fs.writeFileSync(path.join(current, `asset-${i}.js`), `// ${i}\n`)
-    if (i === 9) await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await writeTwenty(current, (i) => `asset-${i}.js`)
   await waitFor(() => status()?.generation === n + 2, { timeoutMs: 20_000, what: 'the reload after 20 files' })
   // A separate change after it: had the 20 files given two reloads, this would be the third.
   took.push(await deploy(root, port, 'v1'))
-  const report = await load.stop()
   const reloads = sup.lines.filter((l) => l.includes('--watch: ') && l.includes('changed; reloading'))
   t.diagnostic(`${summary(took)}; ${report.requests} requests, ${report.failed} failed, ${reloads.length} reloads`)
   assert.equal(status()?.generation, n + 3)

@@ -42,7 +42,7 @@ async function setup (t: { after: (fn: () => unknown) => unknown }, opts: Partia
 
 const APP = { 'server.mjs': 'console.log(1)\n', 'package.json': '{"name":"app"}\n' }
 
-test('installs a release (package/ stripped), points current at it, reloads once; an unchanged manifest is a 304', async (t) => {
+test('installs a release (package/ stripped), points current at it, reloads once; an unchanged manifest is a 304', { timeout: 10_000 }, async (t) => {
   const { dir, server, fetcher, listing } = await setup(t)
   server.publish('v1', await tarball(APP))
   const h = host()
@@ -59,7 +59,7 @@ test('installs a release (package/ stripped), points current at it, reloads once
   assert.equal(h.reloads.length, 1)
 })
 
-test('refuses a sha256 mismatch, ../ and absolute entries, and links out of the release; nothing is written outside DIR', async (t) => {
+test('refuses a sha256 mismatch, ../ and absolute entries, and links out of the release; nothing is written outside DIR', { timeout: 10_000 }, async (t) => {
   const { root, dir, server, fetcher, listing } = await setup(t)
   server.publish('v1', await tarball(APP))
   await fetcher.check(host(), true)
@@ -96,7 +96,7 @@ test('refuses a sha256 mismatch, ../ and absolute entries, and links out of the 
   assert.deepEqual(fs.readdirSync(root), ['releases'])
 })
 
-test('a release whose workers fail: current goes back to the previous one and the release is removed', async (t) => {
+test('a release whose workers fail: current goes back to the previous one and the release is removed', { timeout: 10_000 }, async (t) => {
   const { dir, server, fetcher, listing } = await setup(t)
   server.publish('v1', await tarball(APP))
   await fetcher.check(host(), true)
@@ -111,7 +111,7 @@ test('a release whose workers fail: current goes back to the previous one and th
   assert.match(refused?.message ?? '', /exited before it was ready.*current -> v1 again/)
 })
 
-test('--public-key: a valid signature is taken, a bad or missing one refused', async (t) => {
+test('--public-key: a valid signature is taken, a bad or missing one refused', { timeout: 10_000 }, async (t) => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   const other = generateKeyPairSync('ed25519').privateKey
   const { server, fetcher } = await setup(t, { publicKey })
@@ -127,7 +127,7 @@ test('--public-key: a valid signature is taken, a bad or missing one refused', a
   assert.equal(fetcher.status().running, 'v1')
 })
 
-test('--prepare runs in the new release; a failing one refuses it. A download over the size limit is tried again', async (t) => {
+test('--prepare runs in the new release; a failing one refuses it. A download over the size limit is tried again', { timeout: 10_000 }, async (t) => {
   const { dir, server, fetcher } = await setup(t, { prepare: 'test -f server.mjs && echo prepared > PREPARED && [ "$(cat VERSION 2>/dev/null)" != bad ]', maxBytes: 4096 })
   server.publish('v1', await tarball(APP))
   const h = host()

@@ -42,7 +42,7 @@ function watch (t: { after: (fn: () => unknown) => unknown }, paths: string[], o
   return { w, changes, checks, next }
 }
 
-test('a symlink swap, and a file under a swapped symlink, are seen; the watch follows the new target', async (t) => {
+test('a symlink swap, and a file under a swapped symlink, are seen; the watch follows the new target', { timeout: 10_000 }, async (t) => {
   const root = tmp(t)
   for (const v of ['v1', 'v2', 'v3']) {
     fs.mkdirSync(path.join(root, v))
@@ -65,7 +65,7 @@ test('a symlink swap, and a file under a swapped symlink, are seen; the watch fo
   assert.equal(changes.length, 3)
 })
 
-test("an editor's rename-into-place is seen; a write of the same bytes is not a change", async (t) => {
+test("an editor's rename-into-place is seen; a write of the same bytes is not a change", { timeout: 10_000 }, async (t) => {
   const root = tmp(t)
   const stamp = path.join(root, 'BUILD')
   fs.writeFileSync(stamp, 'build 1')
@@ -90,7 +90,7 @@ test("an editor's rename-into-place is seen; a write of the same bytes is not a 
   assert.equal(changes.length, 2)
 })
 
-test('many writes into a watched directory settle into one change; a failed one is not retried until the next change', async (t) => {
+test('many writes into a watched directory settle into one change; a failed one is not retried until the next change', { timeout: 10_000 }, async (t) => {
   const root = tmp(t)
   const dist = path.join(root, 'dist')
   fs.mkdirSync(dist)
@@ -109,7 +109,7 @@ test('many writes into a watched directory settle into one change; a failed one 
   assert.equal(changes.length, 2)
 })
 
-test('without fs events, the poll still sees a change', async (t) => {
+test('without fs events, the poll still sees a change', { timeout: 10_000 }, async (t) => {
   const root = tmp(t)
   const file = path.join(root, 'stamp')
   fs.writeFileSync(file, 'a')
