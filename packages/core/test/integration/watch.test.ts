@@ -106,7 +106,7 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
     env: { PORT: String(port), HOST: '127.0.0.1', PWD: current },
     cwd: current
   })
-  const status = (): { generation: number, workers: Array<{ state: string }> } | undefined => {
+  const status = (): { generation: number, state: string, workers: Array<{ state: string }> } | undefined => {
     try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) } catch { return undefined }
   }
   await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === 2, { timeoutMs: 15_000, what: 'workers ready' })
@@ -122,6 +122,8 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
   await waitFor(() => status()?.generation === n + 2, { timeoutMs: 20_000, what: 'the reload after 20 files' })
   // A separate change after it: had the 20 files given two reloads, this would be the third.
   took.push(await deploy(root, port, 'v1'))
+  // The status file follows the reload's end, a moment after the new workers answer.
+  await waitFor(() => { const s = status(); return s !== undefined && s.generation >= n + 3 && s.state === 'running' && s.workers.every((w) => w.state === 'ready') }, { timeoutMs: 20_000, what: 'the last reload ended' })
   const reloads = sup.lines.filter((l) => l.includes('--watch: ') && l.includes('changed; reloading'))
   t.diagnostic(`${summary(took)}; ${report.requests} requests, ${report.failed} failed, ${reloads.length} reloads`)
   assert.equal(status()?.generation, n + 3)
