@@ -131,6 +131,8 @@ export class Supervisor {
       reload: async (trigger) => {
         // A reload already running may have started before the release changed.
         await this.#reload?.catch(() => {})
+        // reload() does nothing while stopping; a source must not take that for a success.
+        if (this.#state === 'stopping') throw new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'the supervisor is stopping')
         await this.reload(trigger)
       },
       changed: () => this.#writeStatus(),
