@@ -10,6 +10,7 @@
  */
 import net, { type Server } from 'node:net'
 import path from 'node:path'
+import type { ProcessContext } from './context.ts'
 import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
@@ -18,7 +19,7 @@ import { nextEnvironment, type EnvDiff, type EnvOrigin, type NextEnvironment } f
 import type { Launch } from './handover/launch.ts'
 import type { DrainingGeneration } from './handover/protocol.ts'
 import type { NextGeneration } from './handover/spawn.ts'
-import { listenOn, type ListenFn } from './listeners/bind.ts'
+import { listenOn, SocketSupplier, type ListenFn } from './listeners/bind.ts'
 import type { Inheritance } from './listeners/inherit.ts'
 import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
@@ -27,6 +28,7 @@ import type { Platform } from './platform.ts'
 import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
 import type { ReleaseChange, ReleaseWatch } from './release/watch.ts'
+import type { SupervisorChannel } from './handover/worker-channel.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
 
@@ -54,6 +56,64 @@ interface Attachment {
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR2: 12 }
 
 /**
+ * What a handover (the signal or `handover()`) does where this process runs:
+ * - `reexec`: start the next generation and pass it the sockets.
+ * - `exit`: the manager sent its restart signal and waits for us to exit (nodemon): drain,
+ *   then end by that same signal, so that it starts the new code. `handover()` is refused.
+ * - `refuse`: a manager restarts us itself, or our exit would take the next generation
+ *   down with it. The process keeps serving; the error names what to do instead.
+ * Under the supervisor the worker asks the supervisor (see `handover()`).
+ */
+type HandoverPolicy = { action: 'reexec' } | { action: 'exit', refusal: GracefulError } | { action: 'refuse', refusal: GracefulError }
+
+const RUN_UNDER_SUPERVISOR = 'run the app under the supervisor as the entrypoint instead (`graceful-restart run --listen <address> -- node server.js`)'
+
+function handoverPolicy (context: ProcessContext): HandoverPolicy {
+  const managed = (message: string): HandoverPolicy => ({ action: 'refuse', refusal: new GracefulError('ERR_GRACEFUL_MANAGED', message) })
+  const unsafe = (message: string): HandoverPolicy => ({
+    action: 'refuse',
+    refusal: new GracefulError('ERR_GRACEFUL_UNSAFE_CONTEXT', `${message}; the handover is refused and this process keeps serving. ` +
+      "Set the option context: 'standalone' only if something else keeps the new process alive.")
+  })
+  switch (context.kind) {
+    case 'standalone':
+    case 'supervisor':
+    case 'systemd-notify':
+      return { action: 'reexec' }
+    case 'nodemon':
+      return {
+        action: 'exit',
+        refusal: new GracefulError('ERR_GRACEFUL_MANAGED', 'under nodemon, nodemon restarts the app: save a file or type `rs`. ' +
+          "Its restart signal (SIGUSR2) drains this process, which then exits so that nodemon starts the new code")
+      }
+    case 'node-watch':
+      return managed('under `node --watch`, Node restarts the app when a watched file changes: save the file. ' +
+        'A handover would leave a process the watcher does not know, holding the port')
+    case 'tsx-watch':
+      return managed('under `tsx watch`, tsx restarts the app when a watched file changes: save the file. ' +
+        'A handover would leave a process the watcher does not know, holding the port')
+    case 'pm2':
+      return managed(`under PM2, PM2 restarts the app: \`pm2 reload ${context.pm2?.name ?? '<name>'}\`. ` +
+        'A handover would leave a process PM2 does not track, holding the port')
+    case 'cluster':
+      return managed('a node:cluster worker shares its listener with the primary: the primary replaces workers ' +
+        '(fork a new worker, then disconnect the old one)')
+    case 'pid1':
+      return unsafe('this process is a container\'s main process (PID 1 of its PID namespace, or started into it from outside): ' +
+        'when it exits after a handover, the container ends and every process in it is killed, the new generation included. ' +
+        `Fix: ${RUN_UNDER_SUPERVISOR}`)
+    case 'wrapper':
+      return unsafe('the processes that started this one exit when it exits, up to PID 1 of the PID namespace: ' +
+        `the kernel then kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)
+    case 'systemd-simple':
+      return unsafe('this systemd service has no notify socket (Type=simple, exec or forking): systemd stops the service when ' +
+        'the main PID exits and kills the rest of its cgroup, the new generation included. ' +
+        'Fix: Type=notify with NotifyAccess=all in the unit (each generation tells systemd its PID), ' +
+        'or ExecStart=graceful-restart run ... -- node server.js')
+  }
+}
+
+/**
  * Ends a drain at once: what is still open is closed, counted and reported in `drain:end`.
  * SIGTERM cannot say it (a second one exits without a report, and a first one must let a
  * handover's drain run: systemd sends it to every process of the unit on stop). SIGWINCH
@@ -66,6 +126,8 @@ const END_DRAIN_WAIT_MS = 5_000
 const END_DRAIN_POLL_MS = 10
 /** The `watch` option re-reads its paths this often even without fs events (network mounts). */
 const WATCH_POLL_MS = 5_000
+/** Beyond idleGrace, how long a generation over maxDraining may keep draining by itself. */
+const CAP_GRACE_MS = 1_000
 
 function describeDiff (diff: EnvDiff): string {
   const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
@@ -74,11 +136,17 @@ function describeDiff (diff: EnvDiff): string {
 
 export class Graceful {
   readonly options: ResolvedOptions
+  /** Where this process runs, detected at start-up or named by the `context` option. */
+  readonly context: ProcessContext
+  readonly #policy: HandoverPolicy
   readonly #platform: Platform
   readonly #reporter: Reporter
   readonly #inheritance: Inheritance
   readonly #registry: ListenerRegistry
   readonly #launch: Launch
+  /** Under the supervisor: the channel on which this worker asks for sockets and reloads. */
+  readonly #channel: SupervisorChannel | undefined
+  readonly #supplier: SocketSupplier | undefined
   readonly #envOrigin: EnvOrigin
   /** The kernel's start time of this process (undefined without /proc: no drain cap then). */
   readonly #startTime: string | undefined
@@ -96,6 +164,8 @@ export class Graceful {
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
   #exitCode = 0
+  /** Set when a manager's restart signal started the drain: the process ends by it. */
+  #exitSignal: NodeJS.Signals | undefined
   /** Whether this generation ever served as the live one (and so owns the public names). */
   #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
@@ -111,6 +181,12 @@ export class Graceful {
     this.#createdAt = platform.now()
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
+    const { supervisorPid, parentPid } = this.#inheritance
+    // A worker of the supervisor never re-executes itself, whatever the option says.
+    this.context = this.options.context === 'auto' || supervisorPid !== undefined
+      ? platform.detectContext({ supervised: supervisorPid !== undefined, previousGeneration: parentPid })
+      : { kind: this.options.context, source: 'option', evidence: 'named by the context option' }
+    this.#policy = handoverPolicy(this.context)
     // Read now: by the time of a handover, `current` may already point at the new release,
     // and $PWD could no longer be told apart from a stale value.
     this.#launch = platform.captureLaunch()
@@ -120,17 +196,48 @@ export class Graceful {
     this.#watch = this.#createWatch()
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
+    this.#channel = this.#inheritance.supervisorPid === undefined ? undefined : platform.openChannel(this.#inheritance.channel)
+    this.#supplier = this.#channel === undefined ? undefined : new SocketSupplier(this.#channel)
     if (!platform.canPassSockets()) {
       this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     }
     this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners,
       (msg, data) => this.#reporter.log('warn', msg, data))
+    this.#reportContext()
     if (this.options.signals.size > 0) {
       this.#uninstallSignals = installSignals(this.options.signals, {
-        handover: (signal) => { this.handover(signal).catch(() => {}) },
+        handover: (signal) => { this.#onHandoverSignal(signal) },
         shutdown: (signal) => this.#onShutdownSignal(signal)
       }, platform.onSignal)
     }
+  }
+
+  #reportContext (): void {
+    const { kind, source, evidence } = this.context
+    const data = { pid: this.#platform.pid, context: kind, source, evidence }
+    const policy = this.#policy
+    if (policy.action === 'reexec') {
+      this.#reporter.event(CHANNELS.context, 'debug', `process context: ${kind}`, data)
+    } else if (policy.refusal.code === 'ERR_GRACEFUL_UNSAFE_CONTEXT') {
+      // Said once at start-up, so that it shows before anyone relies on a handover.
+      this.#reporter.event(CHANNELS.context, 'warn', `process context: ${kind} (${evidence}): ${policy.refusal.message}`, { ...data, code: policy.refusal.code })
+    } else {
+      this.#reporter.event(CHANNELS.context, 'info', `process context: ${kind} (${evidence}): ${policy.refusal.message}`, data)
+    }
+  }
+
+  #onHandoverSignal (signal: NodeJS.Signals): void {
+    if (this.#policy.action === 'exit') {
+      // The manager waits for this exit and then starts the new code; it may send its
+      // signal more than once (nodemon signals the whole tree, then the child again).
+      if (this.#drain === undefined) {
+        this.#reporter.log('info', `${signal} under ${this.context.kind}: draining, then exiting by ${signal} so that ${this.context.kind} starts the new code`, { pid: this.#platform.pid, signal })
+        this.#exitSignal = signal
+      }
+      this.shutdown(signal).catch(() => {})
+      return
+    }
+    this.handover(signal).catch(() => {})
   }
 
   get state (): State { return this.#state }
@@ -167,12 +274,14 @@ export class Graceful {
       }
       server.once('listening', done)
       try {
-        const outcome = listenOn(server, original, args, graceful.#registry, graceful.#platform.pid)
+        const outcome = listenOn(server, original, args, graceful.#registry, graceful.#platform.pid, graceful.#supplier)
         attachment.key = outcome.key
         attachment.unixPath = outcome.unixPath
         if (outcome.inherited !== undefined) {
           graceful.#reporter.event(CHANNELS.listenerInherited, 'debug', 'listener inherited',
             { key: outcome.key, fd: outcome.inherited.fd, source: outcome.inherited.source })
+        } else if (outcome.asked) {
+          graceful.#reporter.log('debug', 'listener asked of the supervisor', { key: outcome.key })
         } else if (outcome.key !== undefined) {
           graceful.#reporter.event(CHANNELS.listenerBound, 'debug', 'listener bound', { key: outcome.key })
         }
@@ -288,6 +397,9 @@ export class Graceful {
       // took the report: a parent that timed out and stops us still serves them.
       this.#platform.reportReady(readyFd, pid, () => {
         this.#wasLive = true
+        // The parent drains from now on; maxDraining measures its drain from here.
+        const parent = this.#draining.at(-1)
+        if (parent !== undefined && parent.pid === parentPid) parent.sinceUs ??= this.#platform.monotonicUs()
         const startedMonoUs = this.#inheritance.handoverStartedUs
         if (startedMonoUs !== undefined) {
           const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
@@ -300,7 +412,7 @@ export class Graceful {
     }
     if (supervisorPid === undefined) this.#platform.notifySystemd(['--ready', `--pid=${pid}`])
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
-      pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
+      pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined), context: this.context.kind
     })
     this.#watch?.start()
     this.#signalConflicts.check()
@@ -314,10 +426,24 @@ export class Graceful {
   handover (trigger = 'api'): Promise<HandoverResult> {
     const { supervisorPid } = this.#inheritance
     if (supervisorPid !== undefined) {
-      // A worker never re-executes itself: the supervisor replaces all workers together.
+      // A worker never re-executes itself: the supervisor replaces all workers together. It
+      // is asked over the channel: a worker running as another user may not signal it.
       this.#reporter.log('info', 'handover requested from a supervised worker: asking the supervisor', { trigger, supervisorPid })
-      this.#platform.kill(supervisorPid, 'SIGUSR2')
+      if (this.#channel?.askReload(trigger) !== true) this.#platform.kill(supervisorPid, 'SIGUSR2')
       return Promise.reject(new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'a supervised worker does not hand over by itself; the supervisor was asked to reload'))
+    }
+    const policy = this.#policy
+    if (policy.action !== 'reexec') {
+      const { code, message } = policy.refusal
+      this.#reporter.event(CHANNELS.handoverRefused, code === 'ERR_GRACEFUL_UNSAFE_CONTEXT' ? 'error' : 'warn',
+        `${trigger} refused (${this.context.kind}: ${this.context.evidence}): ${message}`,
+        { pid: this.#platform.pid, trigger, code, context: this.context.kind })
+      if (this.#wasLive) {
+        // `graceful-restart reload --wait` reads the outcome here: a refusal, at once.
+        this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs: 0, startedMonoUs: this.#platform.monotonicUs(), reason: `${code}: ${message}` }
+        this.#writeStatus()
+      }
+      return Promise.reject(new GracefulError(code, message))
     }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
@@ -469,10 +595,13 @@ export class Graceful {
   }
 
   /**
-   * Before the next generation starts: ends the drain of the oldest draining generations so
-   * that, once it took over, at most `maxDraining` drain (and at most `maxDraining + 1`
-   * processes run meanwhile). Resolves once they exited, or after END_DRAIN_WAIT_MS; returns
-   * undefined when there is nothing to end, and the handover goes on at once.
+   * Before the next generation starts: makes room so that, once it took over, at most
+   * `maxDraining` generations drain (and at most `maxDraining + 1` processes run meanwhile).
+   * The oldest over the cap first gets to finish by itself: it is ended at once only when it
+   * still drains `idleGrace` + CAP_GRACE_MS after its drain began, when what holds it is a
+   * long-lived connection (SSE, WebSocket, a long poll) rather than ordinary requests, which
+   * a burst of handovers would otherwise cut. Resolves once those generations exited (at
+   * most END_DRAIN_WAIT_MS after they were told); undefined when there is nothing to wait for.
    */
   #makeRoom (): Promise<void> | undefined {
     const isAlive = (g: DrainingGeneration): boolean => this.#platform.processStartTime(g.pid) === g.start
@@ -480,24 +609,33 @@ export class Graceful {
     const excess = alive.length + 1 - this.options.maxDraining
     this.#draining = alive.slice(Math.max(0, excess))
     if (excess <= 0) return undefined
-    const ended = alive.slice(0, excess)
+    const over = alive.slice(0, excess)
     const pid = this.#platform.pid
-    this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of the oldest ${ended.length === 1 ? 'generation' : `${ended.length} generations`} before the next one starts`, { pid, ended: ended.map((g) => g.pid) })
-    for (const g of ended) this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
-    const deadline = this.#platform.now() + END_DRAIN_WAIT_MS
+    const graceUs = (this.options.idleGrace + CAP_GRACE_MS) * 1000
+    this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: the next generation starts once the oldest ${over.length === 1 ? 'generation has' : `${over.length} generations have`} finished draining; ` +
+      `one still draining ${this.options.idleGrace + CAP_GRACE_MS} ms after its drain began is ended at once`, { pid, over: over.map((g) => g.pid) })
+    const told = new Map<number, number>()
     return new Promise((resolve) => {
       const check = (): void => {
-        const left = ended.filter(isAlive)
+        const now = this.#platform.monotonicUs()
+        const left = over.filter(isAlive)
+        for (const g of left) {
+          if (told.has(g.pid) || (g.sinceUs !== undefined && now < g.sinceUs + graceUs)) continue
+          told.set(g.pid, now)
+          this.#reporter.log('info', `maxDraining ${this.options.maxDraining}: ending the drain of generation pid ${g.pid} at once`, { pid, ended: g.pid })
+          this.#platform.kill(g.pid, END_DRAIN_SIGNAL)
+        }
+        const stuck = left.filter((g) => { const at = told.get(g.pid); return at !== undefined && now - at >= END_DRAIN_WAIT_MS * 1000 })
         if (left.length === 0) {
           resolve()
-        } else if (this.#platform.now() >= deadline) {
+        } else if (stuck.length === left.length) {
           this.#reporter.log('warn', `older generations still running ${END_DRAIN_WAIT_MS} ms after ${END_DRAIN_SIGNAL}; starting the next generation anyway`, { pid, pids: left.map((g) => g.pid) })
           resolve()
         } else {
           this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
         }
       }
-      this.#platform.setTimeout(check, END_DRAIN_POLL_MS)
+      check()
     })
   }
 
@@ -613,7 +751,12 @@ export class Graceful {
     }
     this.#state = 'exited'
     this.#uninstallSignals()
-    if (this.options.exit) this.#platform.exit(this.#exitCode)
+    if (this.options.exit) {
+      // Our handler is gone, so the signal's default action ends the process, as the
+      // manager expects of its child. Should the app listen for it too, exit normally.
+      if (this.#exitSignal !== undefined && this.#exitCode === 0) this.#platform.kill(this.#platform.pid, this.#exitSignal)
+      this.#platform.exit(this.#exitCode)
+    }
     return result
   }
 
@@ -638,7 +781,8 @@ export class Graceful {
     if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
     try {
       this.#platform.writeStatus(this.options.pidFile, {
-        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord,
+        context: this.context.kind
       })
     } catch (err) {
       // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal

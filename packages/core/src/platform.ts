@@ -2,6 +2,7 @@
  * The seam between the state machine and the operating system. The real one below talks
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
+import { currentHost, detectContext, type KnownContext, type ProcessContext } from './context.ts'
 import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
@@ -16,12 +17,15 @@ import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
 import { ReleaseWatcher, type ReleaseWatch, type ReleaseWatchOptions } from './release/watch.ts'
+import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
 export interface Platform {
   readonly pid: number
   readonly env: NodeJS.ProcessEnv
   canPassSockets: () => boolean
   readInheritance: () => Inheritance
+  /** Where this process runs (read after the inheritance, which says who our parent is). */
+  detectContext: (known: KnownContext) => ProcessContext
   captureLaunch: () => Launch
   /** Where each variable came from (handover/env.ts), given what the parent set from its files and the `envFile` option. */
   captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
@@ -34,6 +38,8 @@ export interface Platform {
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
+  /** Under the supervisor: the channel it offered (`version`), or undefined without one. */
+  openChannel: (version: number | undefined) => SupervisorChannel | undefined
   /** Resolves once systemd took the message (in order); undefined when not under systemd. */
   notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
@@ -66,6 +72,7 @@ export function nodePlatform (): Platform {
     env: process.env,
     canPassSockets,
     readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
+    detectContext: (known) => detectContext(currentHost(), known),
     captureLaunch: () => captureLaunch(),
     captureEnv: (fromParentFiles, envFiles) => captureEnvOrigin({
       env: process.env, execArgv: process.execArgv, cwd: process.cwd(), environ: readEnviron(readText), fromParentFiles, envFiles, read: readText
@@ -77,6 +84,7 @@ export function nodePlatform (): Platform {
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
+    openChannel: (version) => openSupervisorChannel(version),
     notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,

@@ -11,6 +11,9 @@
  *                                readiness pipe then stays open as a lifeline: when it reaches
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
+ *   GRACEFUL_RESTART_CHANNEL     only under the supervisor: the version of the IPC channel it
+ *                                opened to the worker (channel.ts), on which the
+ *                                worker asks for sockets and reloads
  *   GRACEFUL_RESTART_ENV_FILES   JSON `["NAME", ...]`: variables the parent set from its `envFile`
  *                                files, so the child does not take them for real ones (env.ts)
  *   GRACEFUL_RESTART_DRAINING    JSON `[{ "pid": N, "start": "T" }, ...]`, oldest first: the
@@ -33,13 +36,15 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 /** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
+export const ENV_CHANNEL = 'GRACEFUL_RESTART_CHANNEL'
 export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
 export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
 export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
 
 export const INHERITANCE_ENV = [
-  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_FROM_FILES, ENV_DRAINING, ENV_HANDOVER_STARTED
+  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING,
+  ENV_HANDOVER_STARTED
 ] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */
@@ -91,11 +96,15 @@ export function decodeListeners (text: string): PassedListener[] | undefined {
   return out
 }
 
-/** A generation that drains, known by its pid and the kernel's start time of that pid. */
-export interface DrainingGeneration { pid: number, start: string }
+/**
+ * A generation that drains, known by its pid and the kernel's start time of that pid;
+ * `sinceUs`: CLOCK_MONOTONIC µs when its drain began (unknown for the parent until the
+ * child's ready report started that drain).
+ */
+export interface DrainingGeneration { pid: number, start: string, sinceUs?: number }
 
 export function encodeDraining (list: readonly DrainingGeneration[]): string {
-  return JSON.stringify(list.map(({ pid, start }) => ({ pid, start })))
+  return JSON.stringify(list.map(({ pid, start, sinceUs }) => ({ pid, start, ...(sinceUs === undefined ? {} : { sinceUs }) })))
 }
 
 export function decodeDraining (text: string): DrainingGeneration[] | undefined {
@@ -104,10 +113,11 @@ export function decodeDraining (text: string): DrainingGeneration[] | undefined 
   const out: DrainingGeneration[] = []
   for (const item of value) {
     if (typeof item !== 'object' || item === null) return undefined
-    const { pid, start } = item as Record<string, unknown>
+    const { pid, start, sinceUs } = item as Record<string, unknown>
     if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 2) return undefined
     if (typeof start !== 'string' || !/^\d{1,20}$/.test(start)) return undefined
-    out.push({ pid, start })
+    if (sinceUs !== undefined && (typeof sinceUs !== 'number' || !Number.isSafeInteger(sinceUs) || sinceUs < 0)) return undefined
+    out.push(sinceUs === undefined ? { pid, start } : { pid, start, sinceUs })
   }
   return out
 }

@@ -6,6 +6,8 @@ import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { ReleaseWatch, ReleaseWatchOptions } from '../../src/release/watch.ts'
+import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
+import type { KnownContext, ProcessContext } from '../../src/context.ts'
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -34,6 +36,12 @@ export class FakePlatform implements Platform {
 
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
+  context: ProcessContext = { kind: 'standalone', source: 'detected', evidence: 'fake' }
+  contextQueries: KnownContext[] = []
+  detectContext = (known: KnownContext): ProcessContext => {
+    this.contextQueries.push(known)
+    return this.context
+  }
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
   /** Text files by absolute path (env files); others do not exist. */
   files = new Map<string, string>()
@@ -69,6 +77,9 @@ export class FakePlatform implements Platform {
   lifelines: Array<() => void> = []
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
+  /** What openChannel() answers: set it to play a supervisor's channel. */
+  channel: SupervisorChannel | undefined = undefined
+  openChannel = (): SupervisorChannel | undefined => this.channel
   notified: string[][] = []
   /** Set to play systemd: each message is then taken when this resolves. */
   systemd: Promise<void> | undefined
