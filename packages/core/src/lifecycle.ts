@@ -9,6 +9,7 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import path from 'node:path'
 import type { ProcessContext } from './context.ts'
 import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
@@ -26,6 +27,7 @@ import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './op
 import type { Platform } from './platform.ts'
 import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
+import type { ReleaseChange, ReleaseWatch } from './release/watch.ts'
 import type { SupervisorChannel } from './handover/worker-channel.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
@@ -122,6 +124,8 @@ const END_DRAIN_SIGNAL = 'SIGWINCH'
 /** How long a handover waits for the drains it ended before it starts the next generation anyway. */
 const END_DRAIN_WAIT_MS = 5_000
 const END_DRAIN_POLL_MS = 10
+/** The `watch` option re-reads its paths this often even without fs events (network mounts). */
+const WATCH_POLL_MS = 5_000
 /** Beyond idleGrace, how long a generation over maxDraining may keep draining by itself. */
 const CAP_GRACE_MS = 1_000
 
@@ -168,6 +172,8 @@ export class Graceful {
   /** The last handover as the status file beside the PID file tells it (control-status.ts). */
   #handoverRecord: HandoverRecord | undefined
   readonly #createdAt: number
+  /** The `watch` option: runs while this generation is the live one, from ready until its drain. */
+  readonly #watch: ReleaseWatch | undefined
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
@@ -187,6 +193,7 @@ export class Graceful {
     this.#envOrigin = platform.captureEnv(this.#inheritance.envFromFiles ?? [], this.options.envFile)
     this.#startTime = platform.processStartTime(platform.pid)
     this.#draining = this.#inheritance.draining ?? []
+    this.#watch = this.#createWatch()
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
     this.#channel = this.#inheritance.supervisorPid === undefined ? undefined : platform.openChannel(this.#inheritance.channel)
@@ -407,6 +414,7 @@ export class Graceful {
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
       pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined), context: this.context.kind
     })
+    this.#watch?.start()
     this.#signalConflicts.check()
   }
 
@@ -671,6 +679,7 @@ export class Graceful {
   }
 
   async #drainAndExit (reason: string, final: boolean): Promise<ShutdownResult> {
+    this.#watch?.stop()
     if (this.#handover !== undefined) {
       const running = this.#handover
       running.abort()
@@ -785,8 +794,30 @@ export class Graceful {
     }
   }
 
+  #createWatch (): ReleaseWatch | undefined {
+    const { watch, watchDebounce } = this.options
+    if (watch.length === 0) return undefined
+    if (this.#inheritance.supervisorPid !== undefined) {
+      this.#reporter.log('warn', 'the watch option is ignored under graceful-restart run: give the supervisor --watch instead', { watch })
+      return undefined
+    }
+    // The logical directory: `watch: ['.']` run from `current/` must see `current` move.
+    const paths = watch.map((p) => path.resolve(this.#launch.cwd, p))
+    return this.#platform.watchRelease({ paths, debounceMs: watchDebounce, pollMs: WATCH_POLL_MS, onChange: (change) => this.#onReleaseChange(change) })
+  }
+
+  async #onReleaseChange (change: ReleaseChange): Promise<void> {
+    // A handover already under way started before this change. If it takes over, the next
+    // generation compares what it loaded with the disk itself; if it fails, ours follows.
+    if (this.#handover !== undefined) await this.#handover.promise.catch(() => {})
+    if (this.#state !== 'ready') return
+    this.#reporter.event(CHANNELS.releaseChange, 'info', 'release changed on disk: handing over', { pid: this.#platform.pid, paths: change.paths })
+    await this.handover('watch')
+  }
+
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */
   close (): void {
+    this.#watch?.stop()
     this.#uninstallSignals()
     this.#uninstallSignals = () => {}
   }

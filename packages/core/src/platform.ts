@@ -16,6 +16,7 @@ import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
+import { ReleaseWatcher, type ReleaseWatch, type ReleaseWatchOptions } from './release/watch.ts'
 import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
 export interface Platform {
@@ -54,6 +55,8 @@ export interface Platform {
   /** Every listener the process has for `signal`, this library's own included. */
   signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
+  /** Watches a release on disk (the `watch` option); reads its fingerprint at once. */
+  watchRelease: (options: ReleaseWatchOptions) => ReleaseWatch
   setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
   clearTimeout: (timer: unknown) => void
   now: () => number
@@ -98,6 +101,7 @@ export function nodePlatform (): Platform {
     },
     signalListeners: (signal) => process.listeners(signal),
     exit: (code) => { process.exit(code) },
+    watchRelease: (options) => new ReleaseWatcher(options),
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },
     now: () => Date.now()

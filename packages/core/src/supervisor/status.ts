@@ -6,6 +6,7 @@
 import {
   ago, formatHandover, readStatusFile, writeStatusFile, type HandoverRecord, type StatusBase
 } from '../control-status.ts'
+import { formatReleaseStatus, type ReleaseStatus } from '../release/source.ts'
 
 export interface WorkerStatus {
   slot: number
@@ -40,6 +41,8 @@ export interface SupervisorStatus extends StatusBase {
   workers: WorkerStatus[]
   handovers: { ok: number, failed: number }
   crashLoop: { since: number, crashes: number } | undefined
+  /** `--watch` / `--fetch`: the running release, the last check, what was refused and why. */
+  release?: ReleaseStatus | undefined
 }
 
 export function writeStatus (file: string, status: SupervisorStatus): void {
@@ -75,6 +78,7 @@ export function formatStatus (status: SupervisorStatus, alive: boolean, now = Da
     `generation  ${status.generation}   handovers ok ${status.handovers.ok}, failed ${status.handovers.failed}`
   ]
   lines.push(formatHandover(status.lastHandover, now))
+  if (status.release !== undefined) lines.push(...formatReleaseStatus(status.release, now))
   if (status.crashLoop !== undefined) lines.push(`crash loop  ${status.crashLoop.crashes} worker crashes since ${ago(now - status.crashLoop.since)} ago`)
   for (const w of status.workers) {
     lines.push(`worker ${w.slot}    pid ${w.pid ?? '-'}  generation ${w.generation}  ${w.state}  up ${ago(now - w.startedAt)}  restarts ${w.restarts}`)

@@ -16,6 +16,7 @@ import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
+import type { ReleaseHost, ReleaseSource } from '../release/source.ts'
 import { startAs, userEnv, type Credentials } from './credentials.ts'
 import { CHANNEL_VERSION, decodeWorkerMessage, encode, type SupervisorMessage } from '../handover/channel.ts'
 import { labelLines } from './output.ts'
@@ -39,6 +40,8 @@ export interface SupervisorOptions {
   /** At most this many old generations drain at once (see `maxDraining` of the core). */
   maxDraining: number
   systemd: InheritedSocket[]
+  /** `--watch`, `--fetch`: started once the first workers run, stopped with the supervisor. */
+  sources?: ReleaseSource[]
   /** `--user`/`--group`: run workers as this user (the supervisor keeps its own identity). */
   user?: Credentials | undefined
   /** Where setpriv is, to give workers their supplementary groups; undefined: spawn's uid/gid only. */
@@ -140,7 +143,22 @@ export class Supervisor {
     }
     for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0, env))
     this.#state = 'running'
+    for (const source of this.#o.sources ?? []) source.start(this.#releaseHost())
     this.#writeStatus()
+  }
+
+  #releaseHost (): ReleaseHost {
+    return {
+      reload: async (trigger) => {
+        // A reload already running may have started before the release changed.
+        await this.#reload?.catch(() => {})
+        // reload() does nothing while stopping; a source must not take that for a success.
+        if (this.#state === 'stopping') throw new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'the supervisor is stopping')
+        await this.reload(trigger)
+      },
+      changed: () => this.#writeStatus(),
+      log: (msg) => this.#log(msg)
+    }
   }
 
   // As PID 1, processes orphaned inside the container are re-parented here. Node reaps
@@ -419,6 +437,7 @@ export class Supervisor {
   stop (reason = 'api'): Promise<void> {
     this.#stop ??= (async () => {
       this.#state = 'stopping'
+      for (const source of this.#o.sources ?? []) source.stop()
       this.#log(`${reason}: draining ${this.#all().length} worker(s)`)
       this.#writeStatus()
       const all = this.#all()
@@ -451,7 +470,8 @@ export class Supervisor {
       workers: [...this.#serving.values()].map(worker).concat([...this.#incoming, ...this.#draining].map(worker)),
       lastHandover: this.#lastHandover,
       handovers: { ...this.#handovers },
-      crashLoop: this.#crashLoop
+      crashLoop: this.#crashLoop,
+      release: this.#o.sources === undefined || this.#o.sources.length === 0 ? undefined : Object.assign({}, ...this.#o.sources.map((s) => s.status()))
     }
   }
 
