@@ -29,6 +29,11 @@ import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
 import type { ReleaseChange, ReleaseWatch } from './release/watch.ts'
 import type { SupervisorChannel } from './handover/worker-channel.ts'
+import { servesPlainHttp } from './handoff/connection-io.ts'
+import { HandoffReceiver } from './handoff/receiver.ts'
+import { HandoffSender } from './handoff/sender.ts'
+import { ticketKeysOf } from './handoff/ticket-keys.ts'
+import tls from 'node:tls'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
 
@@ -174,6 +179,9 @@ export class Graceful {
   readonly #createdAt: number
   /** The `watch` option: runs while this generation is the live one, from ready until its drain. */
   readonly #watch: ReleaseWatch | undefined
+  /** Handoff (issue 16): the channel from the previous generation, and the one to the next once it is ready. */
+  readonly #fromPrevious: HandoffReceiver | undefined
+  #toNext: HandoffSender | undefined
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
@@ -198,6 +206,7 @@ export class Graceful {
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
     this.#channel = this.#inheritance.supervisorPid === undefined ? undefined : platform.openChannel(this.#inheritance.channel)
     this.#supplier = this.#channel === undefined ? undefined : new SocketSupplier(this.#channel)
+    this.#fromPrevious = this.#inheritance.handoff === undefined ? undefined : this.#openHandoffReceiver()
     if (!platform.canPassSockets()) {
       this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     }
@@ -270,6 +279,7 @@ export class Graceful {
       attachment.pending = true
       const done = (): void => {
         attachment.pending = false
+        graceful.#fromPrevious?.applyTicketKeys()
         graceful.#scheduleReadyCheck()
       }
       server.once('listening', done)
@@ -366,6 +376,7 @@ export class Graceful {
 
   async #becomeReady (): Promise<void> {
     if (this.options.ready !== undefined) await this.options.ready()
+    await this.#fromPrevious?.welcomed()
     if (this.#state !== 'starting') return
     const pid = this.#platform.pid
     const { supervisorPid, parentPid } = this.#inheritance
@@ -533,7 +544,7 @@ export class Graceful {
         })
       }
       abort = () => fail('aborted', 'handover aborted by shutdown')
-      const current: { child: NextGeneration | undefined } = { child: undefined }
+      const current: { child: NextGeneration | undefined, sender?: HandoffSender | undefined } = { child: undefined }
       let next: NextEnvironment
       try {
         next = nextEnvironment(this.#platform.env, this.#envOrigin, { cwd: this.#launch.cwd, envFiles: this.options.envFile, read: this.#platform.readFile })
@@ -553,7 +564,8 @@ export class Graceful {
             draining: this.#startTime === undefined ? this.#draining : [...this.#draining, { pid, start: this.#startTime }],
             listeners,
             parentPid: pid,
-            generation: this.generation + 1
+            generation: this.generation + 1,
+            handoff: this.#wantsHandoffChannel()
           }, {
             onReady: () => {
               if (done) return
@@ -566,6 +578,7 @@ export class Graceful {
               this.#lastHandover = { ok: true, at: Date.now(), durationMs }
               this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
               resolve({ pid: childPid, durationMs })
+              this.#toNext = current.sender
               // The child's READY=1 answers the reload that started this handover; a reload
               // this one absorbed (stamped later) needs one sent after its RELOADING=1.
               if (this.#handover?.absorbed === true) this.#platform.notifySystemd(['READY=1'])
@@ -579,6 +592,8 @@ export class Graceful {
           // Nothing the platform throws may leave the state machine in handing-over.
           fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
         }
+        // Open before the child says hello: it waits for the answer before it reports ready.
+        if (!done && current.child?.channel !== undefined) current.sender = this.#openHandoffSender(current.child.channel)
         if (!done && current.child !== undefined) {
           this.#reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: current.child.pid })
           timer = this.#platform.setTimeout(() => fail('timeout', `next generation not ready within ${this.options.upgradeTimeout} ms`), this.options.upgradeTimeout)
@@ -719,13 +734,18 @@ export class Graceful {
       onUpgradedSocket: this.options.onUpgradedSocket,
       signal: endNow.signal
     }
-    const results = await Promise.all(this.#attachments.map((a) => a.tracker.drain(drainOptions)))
+    const results = await Promise.all(this.#attachments.map((a) => a.tracker.drain({ ...drainOptions, handoff: this.#handoffPort(a) })))
+    this.#toNext?.close()
+    const sum = (field: 'served' | 'destroyed' | 'handedOff' | 'fellBack' | 'closed'): number => results.reduce((n, r) => n + r[field], 0)
     const result: ShutdownResult = {
       reason,
       durationMs: Math.max(0, ...results.map((r) => r.durationMs)),
-      served: results.reduce((n, r) => n + r.served, 0),
-      destroyed: results.reduce((n, r) => n + r.destroyed, 0),
+      served: sum('served'),
+      destroyed: sum('destroyed'),
       timedOut: results.some((r) => r.timedOut),
+      handedOff: sum('handedOff'),
+      fellBack: sum('fellBack'),
+      closed: sum('closed'),
       ...(endedEarly === undefined ? {} : { endedEarly })
     }
     stopListening()
@@ -813,6 +833,46 @@ export class Graceful {
     if (this.#state !== 'ready') return
     this.#reporter.event(CHANNELS.releaseChange, 'info', 'release changed on disk: handing over', { pid: this.#platform.pid, paths: change.paths })
     await this.handover('watch')
+  }
+
+  // Handoff (issue 16): idle connections and TLS ticket keys pass to the next generation.
+
+  /** Whether the next generation gets the handover channel: connections to hand off, or TLS ticket keys. */
+  #wantsHandoffChannel (): boolean {
+    return this.#attachments.some((a) => a.key !== undefined &&
+      (a.server instanceof tls.Server || (this.options.handoffIdleConnections && servesPlainHttp(a.server))))
+  }
+
+  #openHandoffSender (channel: NonNullable<NextGeneration['channel']>): HandoffSender {
+    const pid = this.#platform.pid
+    return new HandoffSender(channel, {
+      ticketKeys: () => ticketKeysOf(this.#attachments),
+      onSend: (socket, key) => this.#reporter.event(CHANNELS.handoffSend, 'debug', 'passing an idle connection to the next generation',
+        { pid, key, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort })
+    })
+  }
+
+  /** What the drain of `a` offers idle connections through, when they may go to the next generation. */
+  #handoffPort (a: Attachment): ReturnType<HandoffSender['portFor']> | undefined {
+    if (this.#toNext === undefined || !this.options.handoffIdleConnections || a.key === undefined || !servesPlainHttp(a.server)) return undefined
+    return this.#toNext.portFor(a.key)
+  }
+
+  #openHandoffReceiver (): HandoffReceiver | undefined {
+    const link = this.#platform.openParentLink()
+    if (link === undefined) return undefined
+    const pid = this.#platform.pid
+    return new HandoffReceiver(link, {
+      serverFor: (key) => {
+        if (this.#state !== 'ready' && this.#state !== 'handing-over') return undefined
+        const a = this.#attachments.find((a) => a.key === key && a.server.listening)
+        return a !== undefined && servesPlainHttp(a.server) ? a.server : undefined
+      },
+      servers: () => this.#attachments,
+      onAdopted: (socket, key) => this.#reporter.event(CHANNELS.handoffAdopted, 'debug', 'serving a connection of the previous generation',
+        { pid, key, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }),
+      onTicketKeys: (keys) => this.#reporter.log('debug', 'TLS session ticket keys taken over from the previous generation', { pid, listeners: keys })
+    })
   }
 
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */

@@ -1,17 +1,19 @@
 /**
  * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
  * them on which it reports readiness. A supervisor's worker also gets Node's IPC channel,
- * on which it asks for sockets and reloads (channel.ts).
+ * on which it asks for sockets and reloads (channel.ts); so does a next generation that
+ * takes connections or TLS ticket keys over from this one (handoff/protocol.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
   ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
-  ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
+  ENV_HANDOFF, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
 import { CHANNEL_VERSION } from './channel.ts'
+import { HANDOFF_VERSION } from '../handoff/protocol.ts'
 
 export interface GenerationSpec {
   launch: Launch
@@ -32,6 +34,8 @@ export interface GenerationSpec {
   output?: 'inherit' | 'pipe'
   /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
   ids?: { uid: number, gid: number } | undefined
+  /** Open the handover channel to the child (connection handoff, TLS ticket keys); not for workers. */
+  handoff?: boolean
 }
 
 /** A supervisor's end of the IPC channel to one worker. */
@@ -40,6 +44,9 @@ export interface ChildChannel {
   send: (message: object, handle?: object) => Promise<void>
   /** Every message the worker sends on the library's behalf ('internalMessage'; the app's own are not ours). */
   onMessage: (fn: (message: unknown, handle: unknown) => void) => void
+  /** Runs once the channel closed. */
+  onDisconnect: (fn: () => void) => void
+  disconnect: () => void
 }
 
 export interface GenerationEvents {
@@ -58,7 +65,7 @@ export interface NextGeneration {
   readonly stderr: Readable | null
   /** Forget the child after it became ready: the parent leaves, the child stays. */
   release: () => void
-  /** Under the supervisor: the IPC channel to the worker. */
+  /** Under the supervisor, or with `handoff`: the IPC channel to the child. */
   readonly channel?: ChildChannel | undefined
 }
 
@@ -67,6 +74,7 @@ const MAX_LINE = 4096
 export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents): NextGeneration {
   const passed: PassedListener[] = spec.listeners.map((l, i) => ({ fd: 3 + i, key: l.key }))
   const readyFd = 3 + passed.length
+  const handoff = spec.handoff === true && spec.worker === undefined
   const env: NodeJS.ProcessEnv = {
     ...spec.env,
     [ENV_FDS]: encodeListeners(passed),
@@ -78,6 +86,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
     ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
+    ...(handoff ? { [ENV_HANDOFF]: String(HANDOFF_VERSION) } : {}),
     PWD: spec.launch.cwd
   }
   const output = spec.output ?? 'inherit'
@@ -87,7 +96,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env,
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])],
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined && !handoff ? [] : ['ipc' as const])],
       ...spec.ids
     })
   } catch (err) {
@@ -142,7 +151,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
   child.once('exit', onExit)
   child.once('error', onError)
 
-  const channel: ChildChannel | undefined = spec.worker === undefined
+  const channel: ChildChannel | undefined = spec.worker === undefined && !handoff
     ? undefined
     : {
         send: (message, handle) => new Promise<void>((resolve, reject) => {
@@ -154,7 +163,12 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
             reject(err as Error)
           }
         }),
-        onMessage: (fn) => { child.on('internalMessage' as 'message', fn) }
+        onMessage: (fn) => { child.on('internalMessage' as 'message', fn) },
+        onDisconnect: (fn) => {
+          if (!child.connected) queueMicrotask(fn)
+          else child.once('disconnect', fn)
+        },
+        disconnect: () => { if (child.connected) child.disconnect() }
       }
 
   return {

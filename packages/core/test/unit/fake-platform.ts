@@ -80,6 +80,7 @@ export class FakePlatform implements Platform {
   /** What openChannel() answers: set it to play a supervisor's channel. */
   channel: SupervisorChannel | undefined = undefined
   openChannel = (): SupervisorChannel | undefined => this.channel
+  openParentLink = (): undefined => undefined
   notified: string[][] = []
   /** Set to play systemd: each message is then taken when this resolves. */
   systemd: Promise<void> | undefined
