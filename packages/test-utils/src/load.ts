@@ -104,6 +104,11 @@ export interface LoadReport {
   latencyMs: { p50: number, p99: number, max: number }
   /** Since startLoad(), until the loops ended (or until now for a snapshot of a running load). */
   durationMs: number
+  /**
+   * TCP connections the clients opened (counted at the client): with keep-alive, one per
+   * client plus one for each connection the server closed under it.
+   */
+  connections: number
 }
 
 export interface LoadHandle {
@@ -165,6 +170,13 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const byPid: Record<string, number> = {}
   const slow: SlowRecord[] = []
   const latencies: number[] = []
+  const sockets = new WeakSet<object>()
+  let connections = 0
+  const onSocket = (socket: object): void => {
+    if (sockets.has(socket)) return
+    sockets.add(socket)
+    connections++
+  }
 
   function fail (kind: keyof FailureCounts, code: string | undefined, message: string, path: string): void {
     failures[kind]++
@@ -183,7 +195,7 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       const path = isSlow ? `/sleep?ms=${slowMs}` : isPost ? post.path : fastPath
       const wallStart = Date.now()
       const t0 = performance.now()
-      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs, isPost ? post.body : undefined)
+      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs, isPost ? post.body : undefined, onSocket)
       const latency = performance.now() - t0
 
       let failed = true
@@ -226,7 +238,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       byPid: { ...byPid },
       slow: slow.map((s) => ({ ...s })),
       latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 },
-      durationMs: (endedAt ?? performance.now()) - startedAt
+      durationMs: (endedAt ?? performance.now()) - startedAt,
+      connections
     }
   }
 
@@ -255,7 +268,8 @@ function requestOnce (
   headers: http.OutgoingHttpHeaders,
   path: string,
   timeoutMs: number,
-  body?: Buffer
+  body?: Buffer,
+  onSocket?: (socket: object) => void
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     let settled = false
@@ -291,6 +305,8 @@ function requestOnce (
       req.destroy()
     }, timeoutMs)
 
+    // A reused keep-alive socket is reported again: the caller counts each one once.
+    if (onSocket !== undefined) req.on('socket', onSocket)
     req.on('error', (err) => finish(classify(err)))
     req.on('response', (res) => {
       const status = res.statusCode ?? 0
