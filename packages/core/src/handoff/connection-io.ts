@@ -108,7 +108,7 @@ function onRequestStart (message: unknown): void {
  * is set up, so a connection still idle at `headersTimeout` would be answered 408: it is
  * closed a second before that instead, silently, as an idle keep-alive connection is.
  */
-export function adoptedIdleTimeout (server: ServerInternals): number {
+export function adoptedIdleTimeout (server: Pick<ServerInternals, 'keepAliveTimeout' | 'keepAliveTimeoutBuffer' | 'headersTimeout' | 'requestTimeout'>): number {
   const keepAlive = server.keepAliveTimeout ?? 0
   const buffer = server.keepAliveTimeoutBuffer ?? 1000
   let ms = keepAlive > 0 ? keepAlive + buffer : Infinity
