@@ -295,7 +295,8 @@ export class ConnectionTracker {
     const port = this.#handoff
     if (port === undefined || !this.#mayHandOff(state) || socket.destroyed || phaseOf(this.#facts(socket, state)) !== 'idle') return
     state.handoff = 'pending'
-    void port.offer(socket, () => phaseOf(this.#facts(socket, state)) === 'idle').then((outcome) => {
+    // A failure inside the port (Node's internals changed under it, say) is a refusal.
+    void port.offer(socket, () => phaseOf(this.#facts(socket, state)) === 'idle').catch((): HandoffOutcome => 'refused').then((outcome) => {
       if (outcome === 'handed-off') {
         // The next generation holds its own copy of the socket: closing ours leaves the
         // connection open there.

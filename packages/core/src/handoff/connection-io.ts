@@ -78,15 +78,17 @@ export function resumeReads (socket: Socket): void {
 }
 
 /**
- * Whether the HTTP parser of this connection holds nothing of a request: no request
- * object (headers parsed, body or answer pending), not held back (a held parser may keep
- * bytes it has read but not parsed yet), and nothing of the last response left to write.
+ * Whether the HTTP parser of this connection holds nothing of a request: its last request
+ * was read whole (Node keeps it on the parser until the app, or Node itself, consumed its
+ * end, a tick after the response), not held back (a held parser may keep bytes it has read
+ * but not parsed yet), and nothing of the last response left to write. Bytes of a next
+ * request are the caller's to rule out (the drain's byte count).
  */
 export function parserIdle (socket: Socket): boolean {
   const s = internals(socket)
   if (s._paused === true || s.parser === null || s.parser === undefined) return false
   const incoming = s.parser.incoming
-  return (incoming === null || incoming === undefined) && socket.writableLength === 0
+  return (incoming === null || incoming === undefined || incoming.complete) && socket.writableLength === 0
 }
 
 /** Sockets adopted from the previous generation that have not started a request yet. */

@@ -94,7 +94,15 @@ export class HandoffReceiver {
         const claimed = this.#claimed.get(message.id)
         if (claimed === undefined) return
         this.#claimed.delete(message.id)
-        const socket = adoptConnection(claimed.server, claimed.handle)
+        let socket: Socket
+        try {
+          socket = adoptConnection(claimed.server, claimed.handle)
+        } catch {
+          // Node's internals are not what connection-io.ts expects: the connection closes
+          // (the previous generation let go of it), this generation keeps serving.
+          closeHandle(claimed.handle)
+          return
+        }
         this.#options.onAdopted?.(socket, claimed.key)
         return
       }

@@ -77,6 +77,16 @@ export class HandoffSender {
   }
 
   async #offer (key: string, socket: Socket, stillIdle: () => boolean): Promise<HandoffOutcome> {
+    try {
+      return await this.#tryOffer(key, socket, stillIdle)
+    } catch {
+      // Node's internals are not what connection-io.ts expects: this connection stays, read again.
+      try { resumeReads(socket) } catch {}
+      return 'refused'
+    }
+  }
+
+  async #tryOffer (key: string, socket: Socket, stillIdle: () => boolean): Promise<HandoffOutcome> {
     const handle = handleOf(socket)
     if (!this.open || handle === undefined || !isTcpConnection(socket)) return 'refused'
     // Part of the last response is still to be written: not yet.

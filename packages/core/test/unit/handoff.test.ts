@@ -9,7 +9,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { waitFor } from '@graceful-restart/test-utils'
 import { ConnectionTracker, type HandoffOutcome, type HandoffPort } from '../../src/drain.ts'
-import { adoptedIdleTimeout } from '../../src/handoff/connection-io.ts'
+import { adoptedIdleTimeout, parserIdle } from '../../src/handoff/connection-io.ts'
 import { decode, encode, type GenerationLink } from '../../src/handoff/protocol.ts'
 import { HandoffSender } from '../../src/handoff/sender.ts'
 import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
@@ -145,6 +145,35 @@ test('sender: no claim within the timeout, and the connection is read and served
   assert.deepEqual(decode(link.sent.at(-1)), { type: 'abort', id: offer.id })
   const result = await drained
   assert.deepEqual({ handedOff: result.handedOff, fellBack: result.fellBack }, { handedOff: 0, fellBack: 1 })
+})
+
+test('to the parser a connection is idle once its response ended, though Node clears the request a tick later; not while a request body is still arriving', { timeout: 10_000 }, async (t) => {
+  const atClose: boolean[] = []
+  const atRequest: boolean[] = []
+  const server = http.createServer((req, res) => {
+    atRequest.push(parserIdle(req.socket))
+    res.once('close', () => atClose.push(parserIdle(req.socket)))
+    // A GET answered without reading it, as most handlers do; the POST once its body is in.
+    if (req.method === 'GET') {
+      res.end('x')
+      return
+    }
+    req.resume()
+    req.once('end', () => res.end('x'))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => { server.close() })
+  const client = await connect(t, (server.address() as net.AddressInfo).port)
+  client.send(get('/'))
+  await client.next()
+  assert.deepEqual(atClose, [true], 'the drain offers the connection when its response closes')
+  client.send('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc')
+  await waitFor(() => atRequest.length === 2, { timeoutMs: 5000, what: 'the POST' })
+  assert.equal(atRequest[1], false, 'the POST body is still arriving')
+  client.send('def')
+  await client.next()
+  assert.deepEqual(atClose, [true, true])
 })
 
 test('protocol: only well-formed messages of ours are read', () => {
