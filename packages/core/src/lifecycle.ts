@@ -847,6 +847,7 @@ export class Graceful {
     const pid = this.#platform.pid
     return new HandoffSender(channel, {
       ticketKeys: () => ticketKeysOf(this.#attachments),
+      timers: this.#platform,
       onSend: (socket, key) => this.#reporter.event(CHANNELS.handoffSend, 'debug', 'passing an idle connection to the next generation',
         { pid, key, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort })
     })
@@ -871,6 +872,7 @@ export class Graceful {
       servers: () => this.#attachments,
       onAdopted: (socket, key) => this.#reporter.event(CHANNELS.handoffAdopted, 'debug', 'serving a connection of the previous generation',
         { pid, key, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort }),
+      timers: this.#platform,
       onTicketKeys: (keys) => this.#reporter.log('debug', 'TLS session ticket keys taken over from the previous generation', { pid, listeners: keys })
     })
   }

@@ -48,6 +48,17 @@ export interface GenerationLink {
   disconnect: () => void
 }
 
+/** The timers the handoff waits with: the platform's (platform.ts), so unit tests drive them by hand. */
+export interface HandoffTimers {
+  setTimeout: (fn: () => void, ms: number) => unknown
+  clearTimeout: (timer: unknown) => void
+}
+
+export const realTimers: HandoffTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) }
+}
+
 const MAX_TEXT = 4096
 const TICKET_KEYS = /^[0-9a-f]{96}$/
 

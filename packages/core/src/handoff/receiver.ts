@@ -8,7 +8,7 @@
 import type { Server as HttpServer } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { adoptConnection, closeHandle } from './connection-io.ts'
-import { decode, encode, type GenerationLink, type HandoffMessage } from './protocol.ts'
+import { decode, encode, realTimers, type GenerationLink, type HandoffMessage, type HandoffTimers } from './protocol.ts'
 import { takeTicketKeys } from './ticket-keys.ts'
 
 /** How long readiness waits for the previous generation's answer to hello. */
@@ -23,6 +23,7 @@ export interface ReceiverOptions {
   onAdopted?: (socket: Socket, key: string) => void
   /** The previous generation's ticket keys were set on these listeners. */
   onTicketKeys?: (keys: string[]) => void
+  timers?: HandoffTimers
 }
 
 interface Claimed { handle: object, server: HttpServer, key: string }
@@ -61,9 +62,10 @@ export class HandoffReceiver {
    * tickets the previous one could not read while both accept.
    */
   async welcomed (): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.#welcomed, new Promise<void>((resolve) => { timer = setTimeout(resolve, WELCOME_TIMEOUT_MS) })])
-    clearTimeout(timer)
+    const timers = this.#options.timers ?? realTimers
+    let timer: unknown
+    await Promise.race([this.#welcomed, new Promise<void>((resolve) => { timer = timers.setTimeout(resolve, WELCOME_TIMEOUT_MS) })])
+    timers.clearTimeout(timer)
   }
 
   /** Sets the received ticket keys on the TLS servers listening by now (call on each 'listening'). */

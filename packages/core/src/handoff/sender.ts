@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net'
 import type { HandoffOutcome, HandoffPort } from '../drain.ts'
 import { handleOf, isTcpConnection, parserIdle, pauseReads, resumeReads } from './connection-io.ts'
-import { decode, encode, type GenerationLink, type HandoffMessage, type TicketKeyEntry } from './protocol.ts'
+import { decode, encode, realTimers, type GenerationLink, type HandoffMessage, type HandoffTimers, type TicketKeyEntry } from './protocol.ts'
 
 /** How long an offered connection waits for the next generation's claim before it stays here. */
 export const OFFER_TIMEOUT_MS = 1_000
@@ -24,19 +24,21 @@ export interface SenderOptions {
   /** Runs just before a connection is sent: its reads stopped, it was found idle. */
   onSend?: (socket: Socket, key: string) => void
   timeoutMs?: number
+  timers?: HandoffTimers
 }
 
 interface Offer {
   socket: Socket
   /** `socket.bytesRead` when the offer was made: a commit needs it unchanged. */
   readMark: number
-  timer: NodeJS.Timeout
+  timer: unknown
   resolve: (outcome: HandoffOutcome) => void
 }
 
 export class HandoffSender {
   readonly #link: GenerationLink
   readonly #options: SenderOptions
+  readonly #timers: HandoffTimers
   readonly #offers = new Map<number, Offer>()
   #nextId = 1
   #greeted = false
@@ -45,6 +47,7 @@ export class HandoffSender {
   constructor (link: GenerationLink, options: SenderOptions) {
     this.#link = link
     this.#options = options
+    this.#timers = options.timers ?? realTimers
     link.onMessage((raw) => {
       const message = decode(raw)
       if (message !== undefined) this.#onMessage(message)
@@ -99,7 +102,7 @@ export class HandoffSender {
     }
     const id = this.#nextId++
     return await new Promise<HandoffOutcome>((resolve) => {
-      const timer = setTimeout(() => this.#takeBack(id, 'refused'), this.#options.timeoutMs ?? OFFER_TIMEOUT_MS)
+      const timer = this.#timers.setTimeout(() => this.#takeBack(id, 'refused'), this.#options.timeoutMs ?? OFFER_TIMEOUT_MS)
       this.#offers.set(id, { socket, readMark: socket.bytesRead, timer, resolve })
       // Its keep-alive timer must not close it while it is on its way.
       socket.setTimeout(0)
@@ -135,7 +138,7 @@ export class HandoffSender {
       return
     }
     this.#offers.delete(id)
-    clearTimeout(offer.timer)
+    this.#timers.clearTimeout(offer.timer)
     const { socket } = offer
     if (socket.destroyed) {
       abort()
@@ -162,7 +165,7 @@ export class HandoffSender {
     const offer = this.#offers.get(id)
     if (offer === undefined) return
     this.#offers.delete(id)
-    clearTimeout(offer.timer)
+    this.#timers.clearTimeout(offer.timer)
     if (!offer.socket.destroyed) resumeReads(offer.socket)
     offer.resolve(outcome)
   }
