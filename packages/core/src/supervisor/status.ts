@@ -11,7 +11,8 @@ export interface WorkerStatus {
   slot: number
   pid: number | undefined
   generation: number
-  state: 'starting' | 'ready' | 'draining'
+  /** 'restarting': it exited on its own and waits for its restart (backoff). */
+  state: 'starting' | 'ready' | 'draining' | 'restarting'
   startedAt: number
   restarts: number
 }

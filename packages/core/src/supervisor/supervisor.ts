@@ -192,6 +192,7 @@ export class Supervisor {
     if (this.#draining.delete(worker)) {
       this.#log(`worker ${worker.slot} of generation ${worker.generation} (pid ${worker.proc.pid ?? '-'}) drained and exited (${how})`)
     } else if (this.#serving.get(worker.slot) === worker && this.#state !== 'stopping') {
+      worker.state = 'restarting'
       this.#onCrash(worker, how)
     }
     this.#writeStatus()
