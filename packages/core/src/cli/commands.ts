@@ -18,6 +18,8 @@ export const USAGE = `usage:
   graceful-restart run [options] -- <command> [args...]
       --listen ADDR         socket to own: PORT, HOST:PORT, [IPv6]:PORT or unix:/path (repeatable)
       --workers N           processes serving the same sockets (default 1)
+      --surge K             a reload replaces K workers at a time, never more than N + K processes
+                            (draining ones included); default: all N at once
       --pid-file FILE       write the supervisor's PID here (status goes to FILE.json)
       --status-file FILE    where to write the status (default: PID file + .json)
       --upgrade-timeout MS  how long new workers may take to become ready (default 60000)
@@ -34,7 +36,7 @@ signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM or SIGINT drain and
 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
-const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file'])
+const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file', '--surge'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
 function invalid (message: string): GracefulError {
@@ -93,6 +95,7 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         command: p.rest,
         listen: p.flags.get('--listen') ?? [],
         workers: number(p, '--workers', 1, 1),
+        surge: one(p, '--surge') === undefined ? undefined : number(p, '--surge', 1, 1),
         pidFile: pidFile === undefined ? undefined : path.resolve(pidFile),
         statusFile: one(p, '--status-file') ?? (pidFile === undefined ? undefined : `${path.resolve(pidFile)}.json`),
         upgradeTimeout: number(p, '--upgrade-timeout', 60_000, 1),
