@@ -211,6 +211,20 @@ test('a new worker crashing at boot in step 3 stops the roll: 2 new and 2 old ke
   assert.deepEqual(host.generations(), [3, 3, 3, 3])
 })
 
+test('a new worker that exits after its ready report, before its step took over, fails the step', async () => {
+  const host = new FakeSupervisor(4, 2)
+  host.onStart = (w) => {
+    if (w.slot === 0) queueMicrotask(() => { w.becomeReady(); setImmediate(() => w.exit()) })
+    // Worker 1 gets ready only after worker 0 is gone.
+    if (w.slot === 1) void host.started[0]?.exited.then(() => setImmediate(() => w.becomeReady()))
+  }
+  const result = await new Roll(host, 2, 'test').run()
+  assert.equal(result.ok, false)
+  assert.match(result.ok ? '' : result.error.message, /worker 0 of generation 2 \(pid \d+\) exited after it was ready, before it took over/)
+  assert.deepEqual(host.generations(), [1, 1, 1, 1])
+  assert.ok(host.started.every((w) => w.gone))
+})
+
 test('a step not ready within upgradeTimeout stops the roll and stops the step\'s workers', async () => {
   const host = new FakeSupervisor(2, 1, 1, 30)
   host.onStart = () => {}
