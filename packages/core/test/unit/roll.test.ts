@@ -7,6 +7,7 @@ import { CHANNELS } from '../../src/diagnostics.ts'
 import { GracefulError } from '../../src/errors.ts'
 import { pinLaunch } from '../../src/supervisor/release.ts'
 import { resolveWorkers, Roll, type RollHost, type RollWorker } from '../../src/supervisor/roll.ts'
+import { formatStatus, type SupervisorStatus } from '../../src/supervisor/status.ts'
 import { Supervisor } from '../../src/supervisor/supervisor.ts'
 
 interface FakeWorker extends RollWorker {
@@ -250,6 +251,36 @@ test('an old worker that crashed (its restart pending) is replaced without a dra
   assert.equal(result.ok ? undefined : result.error.code, 'ERR_GRACEFUL_SHUTTING_DOWN')
   assert.deepEqual(host.generations(), [2, 1, 1], 'the step that was running when the stop came does not take over')
 })
+
+test('status shows where a roll stands: rolling, done, or stopped with the mix that serves', async () => {
+  const host = new FakeSupervisor(4, 1, 4)
+  host.rolling = 5
+  let release: () => void = () => {}
+  host.onStart = (w) => {
+    if (host.started.length <= 2) queueMicrotask(() => w.becomeReady())
+    else release = () => w.becomeReady()
+  }
+  const roll = new Roll(host, 5, 'test')
+  const done = roll.run()
+  await until(() => host.started.length === 3)
+  const now = roll.status().startedAt + 3000
+  const text = (r: ReturnType<typeof roll.status>): string => formatStatus({ ...baseStatus(), roll: r }, true, now)
+  assert.match(text(roll.status()), /^roll {8}2\/4 on g5 \(2 on g4\), 1 at a time: rolling for 3s$/m)
+  release()
+  host.onStart = (w) => { queueMicrotask(() => w.exit()) }
+  const result = await done
+  assert.equal(result.ok, false)
+  assert.match(text(roll.status()), /^roll {8}3\/4 on g5 \(1 on g4\), 1 at a time: STOPPED after \d+ ms: worker 3 of generation 5 exited before it was ready \(code 1\)$/m)
+  assert.match(text({ ...roll.status(), state: 'done', replaced: 4, serving: [{ generation: 5, workers: 4 }], durationMs: 1234 }), /^roll {8}4\/4 on g5, 1 at a time: done in 1234 ms$/m)
+  assert.doesNotMatch(formatStatus(baseStatus(), true, now), /^roll/m)
+})
+
+function baseStatus (): SupervisorStatus {
+  return {
+    kind: 'supervisor', pid: 1, identity: { start: '1' }, reloadSignal: 'SIGUSR2', state: 'running', startedAt: 0, generation: 4,
+    command: ['node', 'app.js'], listeners: [], workers: [], lastHandover: undefined, handovers: { ok: 0, failed: 0 }, crashLoop: undefined
+  }
+}
 
 test('workers and surge are validated like the other options', () => {
   assert.deepEqual(resolveWorkers(4, undefined), { workers: 4, surge: undefined })
