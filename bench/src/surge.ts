@@ -1,5 +1,5 @@
 /**
- * `node bench/surge.mjs [options]`: what a supervisor reload costs in memory and time, by
+ * `node bench/run.mjs surge [options]`: what a supervisor reload costs in memory and time, by
  * `--surge`. The supervisor runs 4 workers of an app that holds 100 MB each
  * (contenders/hold-memory.mjs); while a light keep-alive load runs, it is reloaded a few
  * times, and the resident memory of its whole process tree (the supervisor and every
