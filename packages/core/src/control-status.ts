@@ -40,6 +40,8 @@ export interface GenerationStatus extends StatusBase {
   kind: 'generation'
   generation: number
   startedAt: number
+  /** Where the process runs (`graceful.context.kind`); absent from releases before it existed. */
+  context?: string
 }
 
 export const STATUS_FILE_MODE = 0o644
@@ -84,6 +86,7 @@ export function formatHandover (h: HandoverRecord | undefined, now: number): str
 export function formatGenerationStatus (status: GenerationStatus, now = Date.now()): string {
   return [
     `app         pid ${status.pid}, generation ${status.generation} (re-exec mode), up ${ago(now - status.startedAt)}`,
+    ...(status.context === undefined ? [] : [`context     ${status.context}`]),
     formatHandover(status.lastHandover, now)
   ].join('\n')
 }

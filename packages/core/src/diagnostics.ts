@@ -14,12 +14,16 @@ export interface Logger {
  * `diagnostics_channel.subscribe(name, fn)`; each message is a plain object.
  */
 export const CHANNELS = {
+  /** At start-up, where this process runs: `{ pid, context, source, evidence }` (see the `context` option). */
+  context: 'graceful-restart:context',
   /** A listener was claimed from the previous generation or systemd: `{ key, fd, source }`. */
   listenerInherited: 'graceful-restart:listener:inherited',
   /** A listener was bound anew: `{ key }`. */
   listenerBound: 'graceful-restart:listener:bound',
-  /** This generation reported ready: `{ pid, generation, listeners }`. */
+  /** This generation reported ready: `{ pid, generation, listeners, context }`. */
   ready: 'graceful-restart:ready',
+  /** A handover was refused because of where the process runs: `{ pid, trigger, code, context }`. */
+  handoverRefused: 'graceful-restart:handover:refused',
   /** A handover started: `{ pid, trigger }`. */
   handoverStart: 'graceful-restart:handover:start',
   /**

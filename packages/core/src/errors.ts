@@ -22,6 +22,8 @@ export type GracefulErrorCode =
   | 'ERR_GRACEFUL_STALE_PIDFILE'
   | 'ERR_GRACEFUL_SIGNAL_LISTENER'
   | 'ERR_GRACEFUL_SERVER_CLOSED'
+  | 'ERR_GRACEFUL_UNSAFE_CONTEXT'
+  | 'ERR_GRACEFUL_MANAGED'
 
 export class GracefulError extends Error {
   readonly code: GracefulErrorCode

@@ -45,7 +45,9 @@ export type { GracefulErrorCode } from './errors.ts'
 export {
   DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_GRACE, DEFAULT_MAX_DRAINING, DEFAULT_SHUTDOWN_DELAY, DEFAULT_SIGNALS, DEFAULT_UPGRADE_TIMEOUT, ROUTABLE_SIGNALS
 } from './options.ts'
-export type { GracefulOptions, SignalAction, RoutableSignal } from './options.ts'
+export type { GracefulOptions, SignalAction, RoutableSignal, SettableContext } from './options.ts'
+export { CONTEXT_KINDS } from './context.ts'
+export type { ContextKind, ProcessContext } from './context.ts'
 export { CHANNELS } from './diagnostics.ts'
 export { DEFAULT_HEALTH_PATHS, healthAnswer, healthHandler, resolveHealthPaths, withHealth } from './health.ts'
 export type { HealthAnswer, HealthPaths } from './health.ts'

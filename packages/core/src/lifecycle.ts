@@ -9,6 +9,7 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import type { ProcessContext } from './context.ts'
 import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import { ConnectionTracker, type DrainCounts, type DrainResult } from './drain.ts'
@@ -52,6 +53,64 @@ interface Attachment {
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR2: 12 }
 
 /**
+ * What a handover (the signal or `handover()`) does where this process runs:
+ * - `reexec`: start the next generation and pass it the sockets.
+ * - `exit`: the manager sent its restart signal and waits for us to exit (nodemon): drain,
+ *   then end by that same signal, so that it starts the new code. `handover()` is refused.
+ * - `refuse`: a manager restarts us itself, or our exit would take the next generation
+ *   down with it. The process keeps serving; the error names what to do instead.
+ * Under the supervisor the worker asks the supervisor (see `handover()`).
+ */
+type HandoverPolicy = { action: 'reexec' } | { action: 'exit', refusal: GracefulError } | { action: 'refuse', refusal: GracefulError }
+
+const RUN_UNDER_SUPERVISOR = 'run the app under the supervisor as the entrypoint instead (`graceful-restart run --listen <address> -- node server.js`)'
+
+function handoverPolicy (context: ProcessContext): HandoverPolicy {
+  const managed = (message: string): HandoverPolicy => ({ action: 'refuse', refusal: new GracefulError('ERR_GRACEFUL_MANAGED', message) })
+  const unsafe = (message: string): HandoverPolicy => ({
+    action: 'refuse',
+    refusal: new GracefulError('ERR_GRACEFUL_UNSAFE_CONTEXT', `${message}; the handover is refused and this process keeps serving. ` +
+      "Set the option context: 'standalone' only if something else keeps the new process alive.")
+  })
+  switch (context.kind) {
+    case 'standalone':
+    case 'supervisor':
+    case 'systemd-notify':
+      return { action: 'reexec' }
+    case 'nodemon':
+      return {
+        action: 'exit',
+        refusal: new GracefulError('ERR_GRACEFUL_MANAGED', 'under nodemon, nodemon restarts the app: save a file or type `rs`. ' +
+          "Its restart signal (SIGUSR2) drains this process, which then exits so that nodemon starts the new code")
+      }
+    case 'node-watch':
+      return managed('under `node --watch`, Node restarts the app when a watched file changes: save the file. ' +
+        'A handover would leave a process the watcher does not know, holding the port')
+    case 'tsx-watch':
+      return managed('under `tsx watch`, tsx restarts the app when a watched file changes: save the file. ' +
+        'A handover would leave a process the watcher does not know, holding the port')
+    case 'pm2':
+      return managed(`under PM2, PM2 restarts the app: \`pm2 reload ${context.pm2?.name ?? '<name>'}\`. ` +
+        'A handover would leave a process PM2 does not track, holding the port')
+    case 'cluster':
+      return managed('a node:cluster worker shares its listener with the primary: the primary replaces workers ' +
+        '(fork a new worker, then disconnect the old one)')
+    case 'pid1':
+      return unsafe('this process is a container\'s main process (PID 1 of its PID namespace, or started into it from outside): ' +
+        'when it exits after a handover, the container ends and every process in it is killed, the new generation included. ' +
+        `Fix: ${RUN_UNDER_SUPERVISOR}`)
+    case 'wrapper':
+      return unsafe('the processes that started this one exit when it exits, up to PID 1 of the PID namespace: ' +
+        `the kernel then kills every process in the namespace, the new generation included. Fix: ${RUN_UNDER_SUPERVISOR}`)
+    case 'systemd-simple':
+      return unsafe('this systemd service has no notify socket (Type=simple, exec or forking): systemd stops the service when ' +
+        'the main PID exits and kills the rest of its cgroup, the new generation included. ' +
+        'Fix: Type=notify with NotifyAccess=all in the unit (each generation tells systemd its PID), ' +
+        'or ExecStart=graceful-restart run ... -- node server.js')
+  }
+}
+
+/**
  * Ends a drain at once: what is still open is closed, counted and reported in `drain:end`.
  * SIGTERM cannot say it (a second one exits without a report, and a first one must let a
  * handover's drain run: systemd sends it to every process of the unit on stop). SIGWINCH
@@ -70,6 +129,9 @@ function describeDiff (diff: EnvDiff): string {
 
 export class Graceful {
   readonly options: ResolvedOptions
+  /** Where this process runs, detected at start-up or named by the `context` option. */
+  readonly context: ProcessContext
+  readonly #policy: HandoverPolicy
   readonly #platform: Platform
   readonly #reporter: Reporter
   readonly #inheritance: Inheritance
@@ -92,6 +154,8 @@ export class Graceful {
   #drain: Promise<ShutdownResult> | undefined
   #shutdownSignals = 0
   #exitCode = 0
+  /** Set when a manager's restart signal started the drain: the process ends by it. */
+  #exitSignal: NodeJS.Signals | undefined
   /** Whether this generation ever served as the live one (and so owns the public names). */
   #wasLive = false
   #lastHandover: { ok: boolean, at: number, durationMs: number, reason?: string } | undefined
@@ -105,6 +169,12 @@ export class Graceful {
     this.#createdAt = platform.now()
     this.#reporter = new Reporter(this.options.logger)
     this.#inheritance = platform.readInheritance()
+    const { supervisorPid, parentPid } = this.#inheritance
+    // A worker of the supervisor never re-executes itself, whatever the option says.
+    this.context = this.options.context === 'auto' || supervisorPid !== undefined
+      ? platform.detectContext({ supervised: supervisorPid !== undefined, previousGeneration: parentPid })
+      : { kind: this.options.context, source: 'option', evidence: 'named by the context option' }
+    this.#policy = handoverPolicy(this.context)
     // Read now: by the time of a handover, `current` may already point at the new release,
     // and $PWD could no longer be told apart from a stale value.
     this.#launch = platform.captureLaunch()
@@ -118,12 +188,41 @@ export class Graceful {
     }
     this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners,
       (msg, data) => this.#reporter.log('warn', msg, data))
+    this.#reportContext()
     if (this.options.signals.size > 0) {
       this.#uninstallSignals = installSignals(this.options.signals, {
-        handover: (signal) => { this.handover(signal).catch(() => {}) },
+        handover: (signal) => { this.#onHandoverSignal(signal) },
         shutdown: (signal) => this.#onShutdownSignal(signal)
       }, platform.onSignal)
     }
+  }
+
+  #reportContext (): void {
+    const { kind, source, evidence } = this.context
+    const data = { pid: this.#platform.pid, context: kind, source, evidence }
+    const policy = this.#policy
+    if (policy.action === 'reexec') {
+      this.#reporter.event(CHANNELS.context, 'debug', `process context: ${kind}`, data)
+    } else if (policy.refusal.code === 'ERR_GRACEFUL_UNSAFE_CONTEXT') {
+      // Said once at start-up, so that it shows before anyone relies on a handover.
+      this.#reporter.event(CHANNELS.context, 'warn', `process context: ${kind} (${evidence}): ${policy.refusal.message}`, { ...data, code: policy.refusal.code })
+    } else {
+      this.#reporter.event(CHANNELS.context, 'info', `process context: ${kind} (${evidence}): ${policy.refusal.message}`, data)
+    }
+  }
+
+  #onHandoverSignal (signal: NodeJS.Signals): void {
+    if (this.#policy.action === 'exit') {
+      // The manager waits for this exit and then starts the new code; it may send its
+      // signal more than once (nodemon signals the whole tree, then the child again).
+      if (this.#drain === undefined) {
+        this.#reporter.log('info', `${signal} under ${this.context.kind}: draining, then exiting by ${signal} so that ${this.context.kind} starts the new code`, { pid: this.#platform.pid, signal })
+        this.#exitSignal = signal
+      }
+      this.shutdown(signal).catch(() => {})
+      return
+    }
+    this.handover(signal).catch(() => {})
   }
 
   get state (): State { return this.#state }
@@ -293,7 +392,7 @@ export class Graceful {
     }
     if (supervisorPid === undefined) this.#platform.notifySystemd(['--ready', `--pid=${pid}`])
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', {
-      pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined)
+      pid, generation: this.generation, listeners: this.#attachments.map((a) => a.key).filter((k) => k !== undefined), context: this.context.kind
     })
     this.#signalConflicts.check()
   }
@@ -310,6 +409,19 @@ export class Graceful {
       this.#reporter.log('info', 'handover requested from a supervised worker: asking the supervisor', { trigger, supervisorPid })
       this.#platform.kill(supervisorPid, 'SIGUSR2')
       return Promise.reject(new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'a supervised worker does not hand over by itself; the supervisor was asked to reload'))
+    }
+    const policy = this.#policy
+    if (policy.action !== 'reexec') {
+      const { code, message } = policy.refusal
+      this.#reporter.event(CHANNELS.handoverRefused, code === 'ERR_GRACEFUL_UNSAFE_CONTEXT' ? 'error' : 'warn',
+        `${trigger} refused (${this.context.kind}: ${this.context.evidence}): ${message}`,
+        { pid: this.#platform.pid, trigger, code, context: this.context.kind })
+      if (this.#wasLive) {
+        // `graceful-restart reload --wait` reads the outcome here: a refusal, at once.
+        this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs: 0, startedMonoUs: this.#platform.monotonicUs(), reason: `${code}: ${message}` }
+        this.#writeStatus()
+      }
+      return Promise.reject(new GracefulError(code, message))
     }
     if (this.#handover !== undefined) {
       this.#reporter.log('info', 'handover already running; request ignored', { trigger })
@@ -604,7 +716,12 @@ export class Graceful {
     }
     this.#state = 'exited'
     this.#uninstallSignals()
-    if (this.options.exit) this.#platform.exit(this.#exitCode)
+    if (this.options.exit) {
+      // Our handler is gone, so the signal's default action ends the process, as the
+      // manager expects of its child. Should the app listen for it too, exit normally.
+      if (this.#exitSignal !== undefined && this.#exitCode === 0) this.#platform.kill(this.#platform.pid, this.#exitSignal)
+      this.#platform.exit(this.#exitCode)
+    }
     return result
   }
 
@@ -629,7 +746,8 @@ export class Graceful {
     if (this.options.pidFile === undefined || this.#inheritance.supervisorPid !== undefined) return
     try {
       this.#platform.writeStatus(this.options.pidFile, {
-        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord
+        generation: this.generation, startedAt: this.#createdAt, reloadSignal: this.#reloadSignal(), lastHandover: this.#handoverRecord,
+        context: this.context.kind
       })
     } catch (err) {
       // Serving matters more. `graceful-restart reload|stop|status` then refuse to signal

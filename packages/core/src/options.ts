@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Server } from 'node:net'
 import { invalidOption } from './errors.ts'
 import type { Logger } from './diagnostics.ts'
+import { CONTEXT_KINDS, type ContextKind } from './context.ts'
 
 /** What a signal does when it reaches the process. */
 export type SignalAction = 'handover' | 'shutdown' | 'ignore'
@@ -78,7 +79,19 @@ export interface GracefulOptions {
    * the adapters use 65 s with `health` on. Default: leave the servers' own value.
    */
   keepAliveTimeout?: number
+  /**
+   * Where this process runs, which decides what a handover signal does. Default `'auto'`:
+   * detected at start-up (nodemon, `node --watch`, `tsx watch`, PM2, a cluster worker, the
+   * supervisor, systemd, PID 1 or a wrapper as PID 1 in a container). Name a context to
+   * override the detection, e.g. `'standalone'` to allow re-exec handovers where you know
+   * the old process's exit takes nothing down.
+   */
+  context?: 'auto' | SettableContext
 }
+
+/** Contexts the `context` option may name; `supervisor` comes only from the supervisor itself. */
+export type SettableContext = Exclude<ContextKind, 'supervisor'>
+export const SETTABLE_CONTEXTS: readonly SettableContext[] = CONTEXT_KINDS.filter((k): k is SettableContext => k !== 'supervisor')
 
 export interface ResolvedOptions {
   upgradeTimeout: number
@@ -96,6 +109,7 @@ export interface ResolvedOptions {
   envFile: string[]
   maxDraining: number
   keepAliveTimeout: number | undefined
+  context: 'auto' | SettableContext
 }
 
 const ACTIONS: readonly string[] = ['handover', 'shutdown', 'ignore']
@@ -162,7 +176,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined
   if (proto !== Object.prototype && proto !== null) throwInvalid('options', 'a plain object', Array.isArray(options) ? 'an array' : options)
   const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
-    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout'])
+    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout', 'context'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
   }
@@ -171,6 +185,9 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   }
   if (options.autoReady !== undefined && typeof options.autoReady !== 'boolean') throwInvalid('autoReady', 'a boolean', options.autoReady)
   if (options.exit !== undefined && typeof options.exit !== 'boolean') throwInvalid('exit', 'a boolean', options.exit)
+  if (options.context !== undefined && options.context !== 'auto' && !(SETTABLE_CONTEXTS as readonly unknown[]).includes(options.context)) {
+    throwInvalid('context', `'auto' or one of ${SETTABLE_CONTEXTS.join(', ')}`, options.context)
+  }
   if (options.logger !== undefined && options.logger !== false && !isLogger(options.logger)) {
     throwInvalid('logger', 'false or an object with info, warn and error methods', options.logger)
   }
@@ -189,6 +206,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     exit: options.exit ?? true,
     envFile: resolveEnvFiles(options.envFile),
     maxDraining: resolveMaxDraining(options.maxDraining),
-    keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0)
+    keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0),
+    context: options.context ?? 'auto'
   }
 }

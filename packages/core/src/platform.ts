@@ -2,6 +2,7 @@
  * The seam between the state machine and the operating system. The real one below talks
  * to Node; unit tests pass fakes and drive every path without starting a process.
  */
+import { currentHost, detectContext, type KnownContext, type ProcessContext } from './context.ts'
 import { captureEnvOrigin, readEnviron, type EnvOrigin } from './handover/env.ts'
 import { captureLaunch, type Launch } from './handover/launch.ts'
 import { reportReady } from './handover/readiness.ts'
@@ -21,6 +22,8 @@ export interface Platform {
   readonly env: NodeJS.ProcessEnv
   canPassSockets: () => boolean
   readInheritance: () => Inheritance
+  /** Where this process runs (read after the inheritance, which says who our parent is). */
+  detectContext: (known: KnownContext) => ProcessContext
   captureLaunch: () => Launch
   /** Where each variable came from (handover/env.ts), given what the parent set from its files and the `envFile` option. */
   captureEnv: (fromParentFiles: readonly string[], envFiles: readonly string[]) => EnvOrigin
@@ -63,6 +66,7 @@ export function nodePlatform (): Platform {
     env: process.env,
     canPassSockets,
     readInheritance: () => readInheritance({ env: process.env, pid: process.pid, ppid: process.ppid }),
+    detectContext: (known) => detectContext(currentHost(), known),
     captureLaunch: () => captureLaunch(),
     captureEnv: (fromParentFiles, envFiles) => captureEnvOrigin({
       env: process.env, execArgv: process.execArgv, cwd: process.cwd(), environ: readEnviron(readText), fromParentFiles, envFiles, read: readText

@@ -11,10 +11,11 @@ export {
   readPidFile,
   rssKb,
   startNode,
+  startProcess,
   waitFor,
   waitForPidExit
 } from './process.ts'
-export type { StartNodeOptions, Started, WaitForOptions } from './process.ts'
+export type { StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
 export { cleanup, tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'

@@ -46,6 +46,17 @@ export function newMarker (): string {
 
 /** Runs `node [execArgv] script [args]` with output collected line by line. */
 export function startNode (script: string, opts: StartNodeOptions = {}): Started {
+  const { args = [], execArgv = [], ...rest } = opts
+  return startProcess(process.execPath, [...execArgv, script, ...args], rest)
+}
+
+export type StartProcessOptions = Omit<StartNodeOptions, 'args' | 'execArgv'>
+
+/**
+ * Runs any program (a process manager, `unshare`, `tini`) the way startNode runs node:
+ * marked, output collected line by line.
+ */
+export function startProcess (command: string, args: string[], opts: StartProcessOptions = {}): Started {
   const marker = opts.marker ?? newMarker()
   const env: Record<string, string | undefined> = { ...process.env }
   // `node --test` sets this for the test file; a child node that inherits it and loads
@@ -57,7 +68,7 @@ export function startNode (script: string, opts: StartNodeOptions = {}): Started
   }
   env[MARKER_ENV] = marker
 
-  const child = spawn(process.execPath, [...(opts.execArgv ?? []), script, ...(opts.args ?? [])], {
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
     cwd: opts.cwd
@@ -67,7 +78,7 @@ export function startNode (script: string, opts: StartNodeOptions = {}): Started
   const pid = child.pid
   if (pid === undefined) {
     // spawn() failed synchronously; the 'error' event that follows is swallowed above.
-    throw new Error(`startNode: could not spawn ${process.execPath} ${script}`)
+    throw new Error(`startProcess: could not spawn ${command} ${args.join(' ')}`)
   }
 
   const verbose = Boolean(process.env.GR_TEST_VERBOSE)

@@ -4,8 +4,8 @@
  * after the original child handed over and exited. A leaked server would hold its port
  * and keep the runner alive, so cleanup is SIGKILL, re-scanned until nothing is left.
  */
-import { isAlive, killMarked, newMarker, processesWithMarker, startNode, waitFor } from './process.ts'
-import type { StartNodeOptions, Started } from './process.ts'
+import { isAlive, killMarked, newMarker, processesWithMarker, startNode, startProcess, waitFor } from './process.ts'
+import type { StartNodeOptions, StartProcessOptions, Started } from './process.ts'
 
 /** The part of node:test's TestContext we need (kept structural: any `after` hook will do). */
 export interface AfterHookHost {
@@ -15,6 +15,8 @@ export interface AfterHookHost {
 export interface Tracker {
   marker: string
   startNode(script: string, opts?: Omit<StartNodeOptions, 'marker'>): Started
+  /** Any program, marked like startNode's processes. */
+  start(command: string, args: string[], opts?: Omit<StartProcessOptions, 'marker'>): Started
   /** SIGKILLs every marked process now and waits until none is left; t.after does this too. Resolves with the pids killed. */
   killAll(): Promise<number[]>
 }
@@ -67,6 +69,11 @@ export function tracker (t: AfterHookHost): Tracker {
     marker,
     startNode (script, opts = {}) {
       const started = startNode(script, { ...opts, marker })
+      children.push(started)
+      return started
+    },
+    start (command, args, opts = {}) {
+      const started = startProcess(command, args, { ...opts, marker })
       children.push(started)
       return started
     },

@@ -5,6 +5,7 @@ import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
 import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
+import type { KnownContext, ProcessContext } from '../../src/context.ts'
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -33,6 +34,12 @@ export class FakePlatform implements Platform {
 
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
+  context: ProcessContext = { kind: 'standalone', source: 'detected', evidence: 'fake' }
+  contextQueries: KnownContext[] = []
+  detectContext = (known: KnownContext): ProcessContext => {
+    this.contextQueries.push(known)
+    return this.context
+  }
   captureLaunch = () => ({ execPath: '/node', args: ['app.js'], cwd: '/srv' })
   /** Text files by absolute path (env files); others do not exist. */
   files = new Map<string, string>()

@@ -23,7 +23,7 @@ test('the first generation writes its status before its PID file', async (t) => 
   t.after(() => server.close())
   assert.deepEqual(p.statuses, [{
     pidFile: '/run/app.pid',
-    status: { generation: 1, startedAt: 5000, reloadSignal: 'SIGUSR2', lastHandover: undefined },
+    status: { generation: 1, startedAt: 5000, reloadSignal: 'SIGUSR2', lastHandover: undefined, context: 'standalone' },
     pidFilesBefore: 0
   }])
   assert.deepEqual(p.pidFiles, [['/run/app.pid', 100]])
@@ -136,4 +136,19 @@ test('the status names the signal that starts a handover, or none', async (t) =>
     t.after(() => server.close())
     assert.equal(p.statuses[0]?.status.reloadSignal, expected, JSON.stringify(signals))
   }
+})
+
+test('a handover refused because of where the process runs is recorded at once, for reload --wait; the status names the context', async (t) => {
+  const p = new FakePlatform()
+  p.context = { kind: 'pid1', source: 'detected', evidence: 'fake' }
+  const { g, server } = await ready(p)
+  t.after(() => server.close())
+  p.monotonic = 9_000_000
+  await assert.rejects(g.handover('SIGUSR2'), { code: 'ERR_GRACEFUL_UNSAFE_CONTEXT' })
+  const last = p.statuses.at(-1)?.status
+  assert.equal(last?.context, 'pid1')
+  assert.equal(last?.lastHandover?.ok, false)
+  assert.equal(last?.lastHandover?.startedMonoUs, 9_000_000)
+  assert.match(last?.lastHandover?.reason ?? '', /^ERR_GRACEFUL_UNSAFE_CONTEXT: .*graceful-restart run/)
+  assert.equal(p.children.length, 0)
 })

@@ -2,6 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { once } from 'node:events'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { CHANNELS } from '../../src/diagnostics.ts'
 import { Graceful } from '../../src/lifecycle.ts'
 import { HandoverError } from '../../src/errors.ts'
 import { FakePlatform } from './fake-platform.ts'
@@ -150,4 +152,140 @@ test('a supervised worker asks the supervisor to reload and drains when its life
   p.lifelines[0]?.()
   await waitUntil(() => p.exits.length > 0)
   assert.deepEqual(p.exits, [0])
+})
+
+interface Logged { level: string, msg: string, obj: Record<string, unknown> }
+
+function recordingLogger (): { logger: { info: (o: object, m?: string) => void, warn: (o: object, m?: string) => void, error: (o: object, m?: string) => void }, lines: Logged[] } {
+  const lines: Logged[] = []
+  const at = (level: string) => (obj: object, msg?: string): void => { lines.push({ level, msg: msg ?? '', obj: obj as Record<string, unknown> }) }
+  return { logger: { info: at('info'), warn: at('warn'), error: at('error') }, lines }
+}
+
+async function gracefulIn (context: FakePlatform['context'], options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, p: FakePlatform, server: http.Server, lines: Logged[] }> {
+  const p = new FakePlatform()
+  p.context = context
+  const { logger, lines } = recordingLogger()
+  const g = new Graceful({ logger, ...options }, p)
+  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  await g.ready()
+  return { g, p, server, lines }
+}
+
+const coded = (lines: Logged[], code: string): Logged[] => lines.filter((l) => l.obj.code === code)
+
+for (const kind of ['pid1', 'wrapper', 'systemd-simple'] as const) {
+  test(`${kind}: the handover is refused at every signal with ERR_GRACEFUL_UNSAFE_CONTEXT, named once at start-up; SIGTERM still drains`, async () => {
+    const { g, p, lines } = await gracefulIn({ kind, source: 'detected', evidence: 'fake evidence' })
+    assert.equal(g.context.kind, kind)
+    const startup = coded(lines, 'ERR_GRACEFUL_UNSAFE_CONTEXT')
+    assert.equal(startup.length, 1, 'said once at start-up')
+    assert.equal(startup[0]?.level, 'warn')
+    p.signal('SIGUSR2')
+    p.signal('SIGUSR2')
+    await assert.rejects(g.handover(), { code: 'ERR_GRACEFUL_UNSAFE_CONTEXT' })
+    assert.equal(p.children.length, 0, 'no next generation is started')
+    assert.equal(g.state, 'ready', 'this process keeps serving')
+    const refused = coded(lines, 'ERR_GRACEFUL_UNSAFE_CONTEXT').slice(1)
+    assert.deepEqual(refused.map((l) => [l.level, l.obj.trigger]), [['error', 'SIGUSR2'], ['error', 'SIGUSR2'], ['error', 'api']])
+    const fix = kind === 'systemd-simple' ? /Type=notify with NotifyAccess=all/ : /graceful-restart run/
+    for (const line of refused) assert.match(line.msg, fix)
+    p.signal('SIGTERM')
+    await waitUntil(() => p.exits.length > 0)
+    assert.deepEqual(p.exits, [0])
+    assert.deepEqual(p.killed, [], 'a shutdown ends by exit(0), never by a signal')
+  })
+}
+
+test('managed by PM2: SIGUSR2 is refused naming `pm2 reload <name>`; handover() rejects with ERR_GRACEFUL_MANAGED', async (t) => {
+  const { g, p, server, lines } = await gracefulIn({ kind: 'pm2', source: 'detected', evidence: 'PM2 app', pm2: { name: 'api', mode: 'fork' } })
+  t.after(() => server.close())
+  assert.deepEqual(coded(lines, 'ERR_GRACEFUL_MANAGED'), [], 'a managed context is no warning at start-up')
+  p.signal('SIGUSR2')
+  await assert.rejects(g.handover(), { code: 'ERR_GRACEFUL_MANAGED' })
+  assert.equal(p.children.length, 0)
+  assert.equal(g.state, 'ready')
+  const refused = coded(lines, 'ERR_GRACEFUL_MANAGED')
+  assert.equal(refused.length, 2)
+  for (const line of refused) {
+    assert.equal(line.level, 'warn')
+    assert.match(line.msg, /`pm2 reload api`/)
+  }
+})
+
+for (const [kind, advice] of [['node-watch', /save the file/], ['tsx-watch', /save the file/], ['cluster', /primary replaces workers/]] as const) {
+  test(`managed by ${kind}: SIGUSR2 is refused with ${String(advice)}`, async (t) => {
+    const { g, p, server, lines } = await gracefulIn({ kind, source: 'detected', evidence: 'fake' })
+    t.after(() => server.close())
+    p.signal('SIGUSR2')
+    assert.equal(p.children.length, 0)
+    assert.equal(g.state, 'ready')
+    assert.match(coded(lines, 'ERR_GRACEFUL_MANAGED')[0]?.msg ?? '', advice)
+  })
+}
+
+test('under nodemon its restart signal drains and ends the process by that signal, however often it arrives', async () => {
+  const { g, p, lines } = await gracefulIn({ kind: 'nodemon', source: 'detected', evidence: 'fake' })
+  await assert.rejects(g.handover(), (err: unknown) => (err as { code?: string }).code === 'ERR_GRACEFUL_MANAGED' && /type `rs`/.test(String(err)))
+  // nodemon signals the child, then its process tree, then the child again.
+  p.signal('SIGUSR2')
+  p.signal('SIGUSR2')
+  assert.equal(p.children.length, 0, 'never a re-exec under nodemon')
+  await waitUntil(() => p.exits.length > 0)
+  assert.deepEqual(p.killed, [[100, 'SIGUSR2']], 're-raised once its handler is gone, so nodemon sees the exit it waits for')
+  assert.deepEqual(p.exits, [0], 'the fallback when the app itself listens for the signal')
+  assert.equal(p.handlers.size, 0, 'the handlers were removed before the signal was raised')
+  assert.ok(lines.some((l) => l.obj.reason === 'SIGUSR2' && /drain finished/.test(l.msg)))
+})
+
+test('under nodemon SIGTERM is a plain shutdown: exit 0, no signal raised', async () => {
+  const { p } = await gracefulIn({ kind: 'nodemon', source: 'detected', evidence: 'fake' })
+  p.signal('SIGTERM')
+  p.signal('SIGUSR2')
+  await waitUntil(() => p.exits.length > 0)
+  assert.deepEqual(p.killed, [])
+  assert.deepEqual(p.exits, [0])
+})
+
+test('the context option overrides the detection', async (t) => {
+  const forced = await gracefulIn({ kind: 'pid1', source: 'detected', evidence: 'fake' }, { context: 'standalone' })
+  t.after(() => forced.server.close())
+  assert.deepEqual(forced.g.context, { kind: 'standalone', source: 'option', evidence: 'named by the context option' })
+  assert.deepEqual(forced.p.contextQueries, [], 'nothing is detected when the app named the context')
+  forced.p.signal('SIGUSR2')
+  assert.equal(forced.p.children.length, 1, 'handover allowed')
+
+  const named = await gracefulIn({ kind: 'standalone', source: 'detected', evidence: 'fake' }, { context: 'pm2' })
+  t.after(() => named.server.close())
+  await assert.rejects(named.g.handover(), { code: 'ERR_GRACEFUL_MANAGED' })
+  assert.match(coded(named.lines, 'ERR_GRACEFUL_MANAGED')[0]?.msg ?? '', /`pm2 reload <name>`/)
+})
+
+test('a supervised worker is always in the supervisor context; the detection is told so', async (t) => {
+  const p = new FakePlatform()
+  p.inheritance = { sockets: [], readyFd: 9, generation: 2, parentPid: 50, supervisorPid: 50, worker: 0, ignored: [] }
+  p.context = { kind: 'supervisor', source: 'detected', evidence: 'fake' }
+  const g = new Graceful({ logger: false, context: 'standalone' }, p)
+  t.after(() => g.close())
+  assert.equal(g.context.kind, 'supervisor')
+  assert.deepEqual(p.contextQueries, [{ supervised: true, previousGeneration: 50 }])
+})
+
+test('the ready event and the start-up context event name the context', async (t) => {
+  const seen: Array<[string, unknown]> = []
+  const onContext = (msg: unknown): void => { seen.push(['context', msg]) }
+  const onReady = (msg: unknown): void => { seen.push(['ready', msg]) }
+  diagnosticsChannel.subscribe(CHANNELS.context, onContext)
+  diagnosticsChannel.subscribe(CHANNELS.ready, onReady)
+  t.after(() => {
+    diagnosticsChannel.unsubscribe(CHANNELS.context, onContext)
+    diagnosticsChannel.unsubscribe(CHANNELS.ready, onReady)
+  })
+  const { server } = await gracefulIn({ kind: 'systemd-notify', source: 'detected', evidence: 'a systemd service' })
+  t.after(() => server.close())
+  assert.deepEqual(seen.map(([name]) => name), ['context', 'ready'])
+  assert.deepEqual(seen[0]?.[1], { pid: 100, context: 'systemd-notify', source: 'detected', evidence: 'a systemd service' })
+  assert.equal((seen[1]?.[1] as { context?: string }).context, 'systemd-notify')
 })

@@ -11,6 +11,7 @@ test('applies the documented defaults', () => {
   assert.deepEqual([...o.signals], [['SIGUSR2', 'handover'], ['SIGTERM', 'shutdown'], ['SIGINT', 'shutdown']])
   assert.equal(o.autoReady, true)
   assert.equal(o.exit, true)
+  assert.equal(o.context, 'auto')
   assert.deepEqual(o.envFile, [])
   assert.equal(o.maxDraining, 3)
   assert.equal(o.keepAliveTimeout, undefined)
@@ -21,6 +22,14 @@ test('envFile takes a path or a list; maxDraining an integer >= 1 or Infinity', 
   assert.deepEqual(resolveOptions({ envFile: ['.env', '.env.local'] }).envFile, ['.env', '.env.local'])
   assert.equal(resolveOptions({ maxDraining: Infinity }).maxDraining, Infinity)
   assert.equal(resolveOptions({ keepAliveTimeout: 65_000 }).keepAliveTimeout, 65_000)
+})
+
+test('context: auto, or any context the detector knows except the supervisor (only the supervisor says so)', () => {
+  assert.equal(resolveOptions({ context: 'standalone' }).context, 'standalone')
+  assert.equal(resolveOptions({ context: 'nodemon' }).context, 'nodemon')
+  for (const context of ['supervisor', 'docker', '', true]) {
+    assert.throws(() => resolveOptions({ context } as never), { code: 'ERR_GRACEFUL_INVALID_OPTION' }, String(context))
+  }
 })
 
 test('merges the signal table and removes routes set to null', () => {
