@@ -29,15 +29,16 @@ function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: s
   })
 }
 
-async function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, args: string[], env: Record<string, string> = {}) {
+async function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, args: string[], env: Record<string, string> = {}, app: { script: string, cwd?: string } = { script: FIXTURE }) {
   const dir = tempDir(t)
   const port = await freePort()
   const pidFile = path.join(dir, 'sup.pid')
   const statusFile = `${pidFile}.json`
   const workers = Number(args[args.indexOf('--workers') + 1])
   const started = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--pid-file', pidFile, '--upgrade-timeout', '20000', '--drain-timeout', '10000', ...args, '--', process.execPath, FIXTURE],
-    env: { PORT: String(port), HOST: '127.0.0.1', ...env }
+    args: ['run', '--listen', `127.0.0.1:${port}`, '--pid-file', pidFile, '--upgrade-timeout', '20000', '--drain-timeout', '10000', ...args, '--', process.execPath, app.script],
+    env: { PORT: String(port), HOST: '127.0.0.1', ...(app.cwd === undefined ? {} : { PWD: app.cwd }), ...env },
+    cwd: app.cwd
   })
   const status = (): Status | undefined => {
     try { return JSON.parse(fs.readFileSync(statusFile, 'utf8')) as Status } catch { return undefined }
@@ -45,6 +46,23 @@ async function supervise (t: { after: (fn: () => unknown) => unknown }, track: T
   const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
   await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers, { timeoutMs: 20_000, what: 'workers ready' })
   return { dir, port, pidFile, statusFile, pid, started, status }
+}
+
+// A deploy directory: releases/vN/server.mjs runs the fixture; `current` names one release.
+function releases (root: string, versions: string[]): (version: string) => void {
+  for (const version of versions) {
+    fs.mkdirSync(path.join(root, 'releases', version), { recursive: true })
+    fs.writeFileSync(path.join(root, 'releases', version, 'server.mjs'), `await import(${JSON.stringify(FIXTURE)})\n`)
+  }
+  return (version) => {
+    fs.rmSync(path.join(root, 'current.tmp'), { force: true })
+    fs.symlinkSync(path.join('releases', version), path.join(root, 'current.tmp'))
+    fs.renameSync(path.join(root, 'current.tmp'), path.join(root, 'current'))
+  }
+}
+
+function releaseOf (pid: number): string {
+  return path.basename(fs.readlinkSync(`/proc/${pid}/cwd`))
 }
 
 function environOf (pid: number): Record<string, string> {
@@ -72,7 +90,7 @@ test('--workers 4 --surge 1: reloads under load fail no request; sampled every 1
   const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
   t.diagnostic(`${n} reloads, each ${durations[0]}-${durations.at(-1)} ms (median ${durations[Math.floor(n / 2)]}); per step: new worker ready in ${median(steps.map((m) => Number(m[1])))} ms, ` +
     `waited ${median(steps.map((m) => Number(m[2] ?? 0)))} ms for the drained one to exit (medians)`)
-  t.diagnostic(`${report.samples} samples (longest gap ${report.longestGapMs} ms, ${report.undecided} met an unreadable environment): ` +
+  t.diagnostic(`${report.samples} samples (gap median ${report.medianGapMs} ms, longest ${report.longestGapMs} ms, ${report.reniced ? 'sampler thread at nice -15' : 'sampler at normal priority'}, ${report.undecided} met an unreadable environment): ` +
     `most alive ${report.mostAlive}, fewest ready ${report.fewestReady}, alive histogram ${JSON.stringify(report.aliveHistogram)}; ` +
     `requests ${loads.map((l) => `${l.requests} (${l.failed} failed)`).join(' + ')}`)
   for (const l of loads) assert.equal(l.failed, 0, JSON.stringify(l.errorSamples.slice(0, 5)))
@@ -90,14 +108,19 @@ test('--workers 4 --surge 1: reloads under load fail no request; sampled every 1
 test('a release whose 3rd worker crashes at boot: the roll stops at 2/4, 4 workers keep serving, status says what happened; crash restarts run their own release; the next reload replaces all', { timeout: 120_000 }, async (t) => {
   const track = tracker(t)
   const dir = tempDir(t)
+  // A symlinked deploy (the release directory) with an env file (its settings).
+  const deploy = releases(dir, ['v1', 'v2', 'v3'])
+  deploy('v1')
   const envFile = path.join(dir, 'release.env')
   fs.writeFileSync(envFile, 'APP_VERSION=v1\n')
-  const s = await supervise(t, track, ['--workers', '4', '--surge', '1', '--env-file', envFile])
+  const s = await supervise(t, track, ['--workers', '4', '--surge', '1', '--env-file', envFile], {}, { script: 'server.mjs', cwd: path.join(dir, 'current') })
+  assert.ok(s.status()?.workers.every((w) => releaseOf(w.pid) === 'v1'))
   let load = startLoad({ port: s.port, keepAlive: true, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 60_000 })
   let fresh = startLoad({ port: s.port, keepAlive: false, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 60_000 })
   t.after(async () => { await load.stop(); await fresh.stop() })
 
   // v2: worker index 2, the third one the roll starts, exits at boot.
+  deploy('v2')
   fs.writeFileSync(envFile, 'APP_VERSION=v2\nCRASH_WORKER=2\n')
   const r = await cli(['reload', '--pid-file', s.pidFile, '--wait'])
   assert.equal(r.code, 1, r.stdout + r.stderr)
@@ -119,8 +142,8 @@ test('a release whose 3rd worker crashes at boot: the roll stops at 2/4, 4 worke
   const json = JSON.parse((await cli(['status', '--pid-file', s.pidFile, '--json'])).stdout) as Status
   assert.equal(json.roll?.state, 'stopped')
 
-  // A crash restart starts the worker's own release: the env file says v2 now, a generation 1
-  // worker comes back as v1, a generation 2 one as v2.
+  // A crash restart starts the worker's own release: `current` and the env file say v2 now,
+  // a generation 1 worker comes back as v1 (its directory and settings), a generation 2 one as v2.
   for (const [slot, version] of [[3, 'v1'], [0, 'v2']] as const) {
     const victim = mixed?.workers.find((w) => w.slot === slot) as Status['workers'][number]
     process.kill(victim.pid, 'SIGKILL')
@@ -128,10 +151,12 @@ test('a release whose 3rd worker crashes at boot: the roll stops at 2/4, 4 worke
     assert.equal(back.generation, victim.generation)
     assert.equal(back.restarts, 1)
     assert.equal(environOf(back.pid).APP_VERSION, version)
+    assert.equal(releaseOf(back.pid), version)
     assert.equal(environOf(back.pid).GRACEFUL_RESTART_GENERATION, String(victim.generation))
   }
 
   // v3 works: the next reload replaces all four, the two already on generation 2 included.
+  deploy('v3')
   fs.writeFileSync(envFile, 'APP_VERSION=v3\n')
   load = startLoad({ port: s.port, keepAlive: true, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 60_000 })
   fresh = startLoad({ port: s.port, keepAlive: false, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 60_000 })
@@ -145,7 +170,7 @@ test('a release whose 3rd worker crashes at boot: the roll stops at 2/4, 4 worke
   const after = s.status()
   assert.deepEqual(after?.workers.filter((w) => w.state === 'ready').map((w) => w.generation), [3, 3, 3, 3])
   assert.equal(after?.roll?.state, 'done')
-  assert.ok(after?.workers.filter((w) => w.state === 'ready').every((w) => environOf(w.pid).APP_VERSION === 'v3'))
+  assert.ok(after?.workers.filter((w) => w.state === 'ready').every((w) => environOf(w.pid).APP_VERSION === 'v3' && releaseOf(w.pid) === 'v3'))
   // The roll replaced the oldest first: the generation 1 workers (slots 2, 3), then 0 and 1.
   const steps = s.started.lines.filter((l) => /generation 3: \d\/4 workers took over/.test(l)).map((l) => Number(/worker (\d) pid/.exec(l)?.[1]))
   assert.deepEqual(steps, [2, 3, 0, 1])
