@@ -8,7 +8,7 @@
  * - PM2 cluster mode, 2 instances, `pm2 reload` with `wait_ready`;
  * - inherited fd + http-terminator, as documented.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -231,18 +231,8 @@ async function startPm2 (ctx: StartContext): Promise<Live> {
 
 const SUPERVISOR_CLI = path.join(REPO_ROOT, 'packages', 'core', 'dist', 'src', 'cli', 'main.js')
 
-/** Whether git tracks a file of the repo (committed or staged), i.e. it is more than a local draft. */
-function tracked (file: string): boolean {
-  try {
-    execFileSync('git', ['ls-files', '--error-unmatch', file], { cwd: REPO_ROOT, stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
- * This project's supervisor (`graceful-restart run`, issue 5): a resident process that owns
+ * This project's supervisor (`graceful-restart run`): a resident process that owns
  * the socket and runs 2 workers of the core app; SIGUSR2 to it reloads them.
  */
 async function startSupervisor (ctx: StartContext): Promise<Live> {
@@ -322,12 +312,7 @@ export const CONTENDERS: ContenderDef[] = [
     label: 'graceful-restart supervisor',
     ours: true,
     how: 'graceful-restart run --workers 2, SIGUSR2 to the supervisor',
-    // Issue 5. Measured only once it is there; never faked.
-    unavailable: () => {
-      if (!fs.existsSync(SUPERVISOR_CLI)) return 'not yet built (issue 5)'
-      if (!tracked('packages/core/src/cli/main.ts') && process.env.BENCH_SUPERVISOR !== '1') return 'not yet built (issue 5: in progress, not committed; BENCH_SUPERVISOR=1 measures the draft)'
-      return undefined
-    },
+    unavailable: () => (fs.existsSync(SUPERVISOR_CLI) ? undefined : 'packages/core is not built: run `pnpm build`'),
     coldStart: (port, host, dir) => ({ script: contender('graceful-core.mjs'), env: baseEnv({ port, host }, { PID_FILE: path.join(dir, 'cold-supervised.pid') }) }),
     start: startSupervisor
   },

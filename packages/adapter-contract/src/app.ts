@@ -69,6 +69,7 @@ export class RunningApp {
         PORT: '0',
         HOST: '127.0.0.1',
         BOOT_MODE_FILE: path.join(dir, 'boot-mode'),
+        UPGRADE_TIMEOUT_FILE: path.join(dir, 'upgrade-timeout'),
         PID_FILE: path.join(dir, 'app.pid'),
         ...options.env
       }
@@ -167,6 +168,13 @@ export class RunningApp {
   /** The exit event of `pid` (every fixture prints one). */
   async exitOf (pid: number, timeoutMs = WAIT_MS): Promise<AppEvent> {
     return await this.waitEvent((e) => e.event === 'exit' && e.pid === pid, `pid ${pid} to exit`, { timeoutMs })
+  }
+
+  /** The upgradeTimeout that generations booting from now on use (ms); undefined: UPGRADE_TIMEOUT's. */
+  setUpgradeTimeout (ms: number | undefined): void {
+    const file = path.join(this.dir, 'upgrade-timeout')
+    if (ms === undefined) fs.rmSync(file, { force: true })
+    else fs.writeFileSync(file, String(ms))
   }
 
   /** Writes the mode the next boot reads (see fixture.ts); undefined: a good boot. */

@@ -4,7 +4,8 @@
  * The environment contract (the one of packages/core/test/fixtures/http-app.ts):
  *   PORT (default 0), HOST (default 127.0.0.1), SOCKET_PATH (a unix socket instead),
  *   PID_FILE, APP_VERSION (default v1),
- *   UPGRADE_TIMEOUT, DRAIN_TIMEOUT, IDLE_GRACE (ms),
+ *   UPGRADE_TIMEOUT, DRAIN_TIMEOUT, IDLE_GRACE (ms); UPGRADE_TIMEOUT_FILE, read at each boot
+ *   and winning over UPGRADE_TIMEOUT, gives later generations another upgradeTimeout,
  *   BOOT_MODE_FILE: read at each boot, so a test "deploys" a broken version the way an
  *   operator would: 'throw' (throws at import), 'exit1' (exits 1 at import), 'hang'
  *   (never ready), 'slow' (ready after SLOW_READY_MS); anything else or no file: ok.
@@ -59,11 +60,16 @@ function numberFromEnv (name: string): number | undefined {
   return value === undefined || value === '' ? undefined : Number(value)
 }
 
+function numberFromFile (name: string): number | undefined {
+  const file = process.env[name]
+  return file !== undefined && file !== '' && fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8').trim()) : undefined
+}
+
 /** The core options the environment asks for. */
 export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } {
   const options: { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } = {}
   if (process.env.PID_FILE !== undefined) options.pidFile = process.env.PID_FILE
-  const upgradeTimeout = numberFromEnv('UPGRADE_TIMEOUT')
+  const upgradeTimeout = numberFromFile('UPGRADE_TIMEOUT_FILE') ?? numberFromEnv('UPGRADE_TIMEOUT')
   const drainTimeout = numberFromEnv('DRAIN_TIMEOUT')
   const idleGrace = numberFromEnv('IDLE_GRACE')
   if (upgradeTimeout !== undefined) options.upgradeTimeout = upgradeTimeout

@@ -18,7 +18,7 @@ import { nextEnvironment, type EnvDiff, type EnvOrigin, type NextEnvironment } f
 import type { Launch } from './handover/launch.ts'
 import type { DrainingGeneration } from './handover/protocol.ts'
 import type { NextGeneration } from './handover/spawn.ts'
-import { listenOn, type ListenFn } from './listeners/bind.ts'
+import { listenOn, SocketSupplier, type ListenFn } from './listeners/bind.ts'
 import type { Inheritance } from './listeners/inherit.ts'
 import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
@@ -26,6 +26,7 @@ import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './op
 import type { Platform } from './platform.ts'
 import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
+import type { SupervisorChannel } from './handover/worker-channel.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
 
@@ -137,6 +138,9 @@ export class Graceful {
   readonly #inheritance: Inheritance
   readonly #registry: ListenerRegistry
   readonly #launch: Launch
+  /** Under the supervisor: the channel on which this worker asks for sockets and reloads. */
+  readonly #channel: SupervisorChannel | undefined
+  readonly #supplier: SocketSupplier | undefined
   readonly #envOrigin: EnvOrigin
   /** The kernel's start time of this process (undefined without /proc: no drain cap then). */
   readonly #startTime: string | undefined
@@ -183,6 +187,8 @@ export class Graceful {
     this.#draining = this.#inheritance.draining ?? []
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#registry = new ListenerRegistry(this.#inheritance.sockets)
+    this.#channel = this.#inheritance.supervisorPid === undefined ? undefined : platform.openChannel(this.#inheritance.channel)
+    this.#supplier = this.#channel === undefined ? undefined : new SocketSupplier(this.#channel)
     if (!platform.canPassSockets()) {
       this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     }
@@ -259,12 +265,14 @@ export class Graceful {
       }
       server.once('listening', done)
       try {
-        const outcome = listenOn(server, original, args, graceful.#registry, graceful.#platform.pid)
+        const outcome = listenOn(server, original, args, graceful.#registry, graceful.#platform.pid, graceful.#supplier)
         attachment.key = outcome.key
         attachment.unixPath = outcome.unixPath
         if (outcome.inherited !== undefined) {
           graceful.#reporter.event(CHANNELS.listenerInherited, 'debug', 'listener inherited',
             { key: outcome.key, fd: outcome.inherited.fd, source: outcome.inherited.source })
+        } else if (outcome.asked) {
+          graceful.#reporter.log('debug', 'listener asked of the supervisor', { key: outcome.key })
         } else if (outcome.key !== undefined) {
           graceful.#reporter.event(CHANNELS.listenerBound, 'debug', 'listener bound', { key: outcome.key })
         }
@@ -405,9 +413,10 @@ export class Graceful {
   handover (trigger = 'api'): Promise<HandoverResult> {
     const { supervisorPid } = this.#inheritance
     if (supervisorPid !== undefined) {
-      // A worker never re-executes itself: the supervisor replaces all workers together.
+      // A worker never re-executes itself: the supervisor replaces all workers together. It
+      // is asked over the channel: a worker running as another user may not signal it.
       this.#reporter.log('info', 'handover requested from a supervised worker: asking the supervisor', { trigger, supervisorPid })
-      this.#platform.kill(supervisorPid, 'SIGUSR2')
+      if (this.#channel?.askReload(trigger) !== true) this.#platform.kill(supervisorPid, 'SIGUSR2')
       return Promise.reject(new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'a supervised worker does not hand over by itself; the supervisor was asked to reload'))
     }
     const policy = this.#policy

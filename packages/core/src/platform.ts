@@ -16,6 +16,7 @@ import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
+import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
 export interface Platform {
   readonly pid: number
@@ -36,6 +37,8 @@ export interface Platform {
   spawnGeneration: (spec: GenerationSpec, events: GenerationEvents) => NextGeneration
   reportReady: (fd: number, pid: number, onClosed?: () => void) => boolean
   kill: (pid: number, signal: NodeJS.Signals) => void
+  /** Under the supervisor: the channel it offered (`version`), or undefined without one. */
+  openChannel: (version: number | undefined) => SupervisorChannel | undefined
   /** Resolves once systemd took the message (in order); undefined when not under systemd. */
   notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
@@ -78,6 +81,7 @@ export function nodePlatform (): Platform {
     spawnGeneration,
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
+    openChannel: (version) => openSupervisorChannel(version),
     notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,

@@ -34,8 +34,14 @@ test('the callback runs once, with the error, when listen() fails (Express 5)', 
   await new Promise((resolve) => taken.once('listening', resolve))
   const { port } = taken.address() as AddressInfo
   const calls: unknown[][] = []
-  const server = listen(port, '127.0.0.1', (...args: unknown[]) => { calls.push(args) })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  let called: () => void = () => {}
+  const first = new Promise<void>((resolve) => { called = resolve })
+  const server = listen(port, '127.0.0.1', (...args: unknown[]) => { calls.push(args); called() })
+  // Node reports the failure by an 'error' event on the next tick; a second call would come
+  // from that same emission (a listening callback never runs after a failed listen), so
+  // one more turn of the event loop shows it.
+  await first
+  await new Promise((resolve) => setImmediate(resolve))
   assert.equal(calls.length, 1)
   assert.equal((calls[0]?.[0] as NodeJS.ErrnoException).code, 'EADDRINUSE')
   assert.equal(server.listening, false)

@@ -19,3 +19,5 @@ export type { StartNodeOptions, StartProcessOptions, Started, WaitForOptions } f
 export { cleanup, tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'
+export { answeredPids, waitForAnswerFrom } from './answers.ts'
+export type { AnswerCounter, PidMatch } from './answers.ts'

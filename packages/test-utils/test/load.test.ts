@@ -4,7 +4,7 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { freePort, startLoad } from '../src/index.ts'
+import { freePort, startLoad, waitFor } from '../src/index.ts'
 
 const bounded = { timeout: 20_000 }
 
@@ -82,7 +82,8 @@ test('stop() ends the loops early and lets in-flight requests finish', bounded, 
   const server = await listen(appHandler)
   try {
     const load = startLoad({ port: server.port, keepAlive: true, clients: 4, slowEvery: 3, slowMs: 200 })
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Mid-run: some requests done, slow ones in flight.
+    await waitFor(() => load.snapshot().slow.length > 0, { timeoutMs: 10_000, what: 'a slow request answered' })
     const mid = load.snapshot()
     assert.ok(mid.requests > 0)
     const t0 = Date.now()
@@ -178,7 +179,8 @@ test('a server that never answers counts as timeout, and stop() stays bounded', 
   const server = await listen(() => { /* never answer */ })
   try {
     const load = startLoad({ port: server.port, keepAlive: true, clients: 4, requestTimeoutMs: 200 })
-    await new Promise((resolve) => setTimeout(resolve, 700))
+    // Each loop's first request timed out; the second ones are in flight.
+    await waitFor(() => load.snapshot().requests >= 4, { timeoutMs: 10_000, what: 'four timeouts' })
     const t0 = Date.now()
     const report = await load.stop()
     assert.ok(Date.now() - t0 < 600, `stop() took ${Date.now() - t0} ms`)

@@ -4,6 +4,9 @@ import { statusFileOf } from '../control-status.ts'
 import { GracefulError } from '../errors.ts'
 import { captureLaunch } from '../handover/launch.ts'
 import { readInheritance } from '../listeners/inherit.ts'
+import {
+  canSwitchTo, effectiveCapabilities, findSetpriv, parseGroups, parseSocketMode, readAccountFiles, resolveCredentials, resolveGroup, type AccountFiles
+} from '../supervisor/credentials.ts'
 import { Supervisor } from '../supervisor/supervisor.ts'
 import * as control from './control.ts'
 
@@ -16,10 +19,15 @@ export interface CliIo {
 
 export const USAGE = `usage:
   graceful-restart run [options] -- <command> [args...]
-      --listen ADDR         socket to own: PORT, HOST:PORT, [IPv6]:PORT or unix:/path (repeatable)
+      --listen ADDR         socket to bind before any worker starts: PORT, HOST:PORT, [IPv6]:PORT or
+                            unix:/path (repeatable); without it, workers ask for the addresses they listen on
       --workers N           processes serving the same sockets (default 1)
       --surge K             a reload replaces K workers at a time, never more than N + K processes
                             (draining ones included); default: all N at once
+      --user NAME           run workers as this user, with its groups, HOME and USER (needs root)
+      --group NAME          the workers' group (default: the user's own)
+      --socket-mode MODE    mode of the unix sockets the supervisor binds, such as 0660
+      --socket-group NAME   group of the unix sockets the supervisor binds
       --pid-file FILE       write the supervisor's PID here (status goes to FILE.json)
       --status-file FILE    where to write the status (default: PID file + .json)
       --upgrade-timeout MS  how long new workers may take to become ready (default 60000)
@@ -32,11 +40,12 @@ export const USAGE = `usage:
       FILE: the supervisor's --pid-file, or in re-exec mode the app's pidFile; the status
       beside it (FILE.json, or --status-file) must show that its PID is still the process
       that wrote it, else nothing is signalled (ERR_GRACEFUL_STALE_PIDFILE)
-signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM or SIGINT drain and stop (twice: at once)`
+signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM, SIGINT or SIGQUIT drain and stop (twice: at once)`
 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
-const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file', '--surge'])
+const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file',
+  '--user', '--group', '--socket-mode', '--socket-group', '--surge'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
 function invalid (message: string): GracefulError {
@@ -79,6 +88,23 @@ function controlFiles (p: Parsed): { pidFile: string, statusFile: string } {
   return { pidFile, statusFile: one(p, '--status-file') ?? statusFileOf(pidFile) }
 }
 
+/** `--user`, `--group`, `--socket-mode`, `--socket-group`, checked before anything is bound or started. */
+export function identityOptions (flags: { user?: string | undefined, group?: string | undefined, socketMode?: string | undefined, socketGroup?: string | undefined },
+  files: () => AccountFiles, euid: number, capEff: () => bigint | undefined) {
+  if (flags.group !== undefined && flags.user === undefined) throw invalid('--group sets the workers\' group: it needs --user')
+  const user = flags.user === undefined ? undefined : resolveCredentials(flags.user, flags.group, files())
+  if (user !== undefined && !canSwitchTo(user.uid, euid, capEff())) {
+    throw invalid(`--user ${flags.user}: the supervisor runs as uid ${euid} and may not start workers as uid ${user.uid}; start it as root`)
+  }
+  return {
+    user,
+    unixSockets: {
+      mode: flags.socketMode === undefined ? undefined : parseSocketMode(flags.socketMode),
+      gid: flags.socketGroup === undefined ? undefined : resolveGroup('--socket-group', flags.socketGroup, parseGroups(files().group))
+    }
+  }
+}
+
 /** Runs one CLI command; resolves with the exit code, or undefined while `run` keeps going. */
 export async function run (args: string[], io: CliIo): Promise<number | undefined> {
   const [command, ...rest] = args
@@ -91,6 +117,10 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
     case 'run': {
       if (p.rest.length === 0) throw invalid('run needs a command after --')
       const pidFile = one(p, '--pid-file')
+      let files: AccountFiles | undefined
+      const { user, unixSockets } = identityOptions(
+        { user: one(p, '--user'), group: one(p, '--group'), socketMode: one(p, '--socket-mode'), socketGroup: one(p, '--socket-group') },
+        () => (files ??= readAccountFiles()), process.geteuid?.() ?? 0, effectiveCapabilities)
       const supervisor = new Supervisor({
         command: p.rest,
         listen: p.flags.get('--listen') ?? [],
@@ -106,6 +136,9 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         envFiles: p.flags.get('--env-file') ?? [],
         maxDraining: number(p, '--max-draining', 3, 1),
         systemd: readInheritance({ env: io.env, pid: process.pid, ppid: process.ppid }).sockets,
+        user,
+        setpriv: user === undefined ? undefined : findSetpriv(),
+        unixSockets,
         stdout: io.stdout,
         stderr: io.stderr,
         exit: io.exit

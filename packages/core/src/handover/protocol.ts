@@ -11,6 +11,9 @@
  *                                readiness pipe then stays open as a lifeline: when it reaches
  *                                EOF the supervisor is gone and the worker drains and exits.
  *   GRACEFUL_RESTART_WORKER      only under the supervisor: the worker's index
+ *   GRACEFUL_RESTART_CHANNEL     only under the supervisor: the version of the IPC channel it
+ *                                opened to the worker (channel.ts), on which the
+ *                                worker asks for sockets and reloads
  *   GRACEFUL_RESTART_ENV_FILES   JSON `["NAME", ...]`: variables the parent set from its `envFile`
  *                                files, so the child does not take them for real ones (env.ts)
  *   GRACEFUL_RESTART_DRAINING    JSON `[{ "pid": N, "start": "T" }, ...]`, oldest first: the
@@ -33,13 +36,15 @@ export const ENV_VERSION = 'GRACEFUL_RESTART_PROTOCOL'
 /** Set by the supervisor (`graceful-restart run`): its pid; the worker hands over through it. */
 export const ENV_SUPERVISOR = 'GRACEFUL_RESTART_SUPERVISOR'
 export const ENV_WORKER = 'GRACEFUL_RESTART_WORKER'
+export const ENV_CHANNEL = 'GRACEFUL_RESTART_CHANNEL'
 export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
 export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
 export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
 
 export const INHERITANCE_ENV = [
-  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_FROM_FILES, ENV_DRAINING, ENV_HANDOVER_STARTED
+  ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING,
+  ENV_HANDOVER_STARTED
 ] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */

@@ -1,15 +1,17 @@
 /**
  * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
- * them on which it reports readiness.
+ * them on which it reports readiness. A supervisor's worker also gets Node's IPC channel,
+ * on which it asks for sockets and reloads (channel.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
-  ENV_DRAINING, ENV_FDS, ENV_HANDOVER_STARTED, ENV_FROM_FILES, ENV_GENERATION, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION,
-  decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
+  ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
+import { CHANNEL_VERSION } from './channel.ts'
 
 export interface GenerationSpec {
   launch: Launch
@@ -28,6 +30,16 @@ export interface GenerationSpec {
   handoverStartedUs?: number
   /** 'pipe' gives the caller the child's stdout and stderr (the supervisor labels them). */
   output?: 'inherit' | 'pipe'
+  /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
+  ids?: { uid: number, gid: number } | undefined
+}
+
+/** A supervisor's end of the IPC channel to one worker. */
+export interface ChildChannel {
+  /** Resolves once sent; rejects when the worker is gone. `handle`: a listening socket's libuv handle. */
+  send: (message: object, handle?: object) => Promise<void>
+  /** Every message the worker sends on the library's behalf ('internalMessage'; the app's own are not ours). */
+  onMessage: (fn: (message: unknown, handle: unknown) => void) => void
 }
 
 export interface GenerationEvents {
@@ -46,6 +58,8 @@ export interface NextGeneration {
   readonly stderr: Readable | null
   /** Forget the child after it became ready: the parent leaves, the child stays. */
   release: () => void
+  /** Under the supervisor: the IPC channel to the worker. */
+  readonly channel?: ChildChannel | undefined
 }
 
 const MAX_LINE = 4096
@@ -60,7 +74,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     [ENV_PARENT]: String(spec.parentPid),
     [ENV_GENERATION]: String(spec.generation),
     [ENV_VERSION]: String(PROTOCOL_VERSION),
-    ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker) }),
+    ...(spec.worker === undefined ? {} : { [ENV_SUPERVISOR]: String(spec.parentPid), [ENV_WORKER]: String(spec.worker), [ENV_CHANNEL]: String(CHANNEL_VERSION) }),
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
     ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
@@ -73,7 +87,8 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env,
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe']
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])],
+      ...spec.ids
     })
   } catch (err) {
     queueMicrotask(() => events.onError(err as Error))
@@ -127,9 +142,25 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
   child.once('exit', onExit)
   child.once('error', onError)
 
+  const channel: ChildChannel | undefined = spec.worker === undefined
+    ? undefined
+    : {
+        send: (message, handle) => new Promise<void>((resolve, reject) => {
+          // With a callback, a worker that is gone is reported here, never as an 'error' event.
+          const callback = (err: Error | null): void => { if (err === null) resolve(); else reject(err) }
+          try {
+            child.send(message, handle as Parameters<ChildProcess['send']>[1], callback)
+          } catch (err) {
+            reject(err as Error)
+          }
+        }),
+        onMessage: (fn) => { child.on('internalMessage' as 'message', fn) }
+      }
+
   return {
     pid: child.pid,
     exited,
+    channel,
     stdout: child.stdout,
     stderr: child.stderr,
     kill: (signal) => { child.kill(signal) },

@@ -3,9 +3,12 @@
  * (needed to pass it to the next generation), what the kernel says about an inherited fd
  * on Linux (needed to refuse a socket we should not own), a connection's response in
  * flight, its newest request and the TCP socket beneath a TLS one (needed by the drain),
- * and binding without listening for the supervisor.
+ * binding without listening for the supervisor, and listening on a socket the supervisor
+ * passed over IPC.
  */
 import fs from 'node:fs'
+import { constants as osConstants } from 'node:os'
+import { getSystemErrorName } from 'node:util'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
@@ -207,11 +210,18 @@ export function closeFd (fd: number): void {
 /** A socket bound to its address but not listening: the supervisor holds it, workers accept on it. */
 export interface BoundSocket {
   fd: number
+  /** The libuv handle, which the supervisor passes to a worker over the IPC channel. */
+  handle: object
+  /** The address the kernel gave, `host:port` (the port of a `listen(0)`); undefined for unix sockets. */
+  address: string | undefined
   close: () => void
 }
 
-interface ServerHandle { fd: number, close: () => void }
-type CreateServerHandle = (address: string | null, port: number, addressType: number) => ServerHandle | number
+interface ServerHandle { fd: number, close: () => void, getsockname?: (out: { address?: string, port?: number }) => number }
+type CreateServerHandle = (address: string | null, port: number | null, addressType: number | null, fd?: number, flags?: number) => ServerHandle | number
+
+/** libuv's UV_TCP_IPV6ONLY, as Node passes it for `listen({ ipv6Only: true })`. */
+const TCP_IPV6ONLY = 1
 
 function createServerHandle (): CreateServerHandle {
   // Node's cluster module binds this way (SCHED_NONE); there is no public equivalent.
@@ -222,25 +232,73 @@ function createServerHandle (): CreateServerHandle {
   return fn
 }
 
-function bound (handle: ServerHandle | number, what: string): BoundSocket {
-  if (typeof handle === 'number') {
-    const code = handle === -98 ? 'EADDRINUSE' : handle === -13 ? 'EACCES' : handle === -99 ? 'EADDRNOTAVAIL' : `errno ${handle}`
-    throw new GracefulError(handle === -98 ? 'ERR_GRACEFUL_ADDRESS_IN_USE' : 'ERR_GRACEFUL_INVALID_OPTION', `cannot bind ${what}: ${code}`)
+/** The coded error for a failed bind: ERR_GRACEFUL_ADDRESS_IN_USE or ERR_GRACEFUL_BIND, with the errno name. */
+export function bindError (errno: number, what: string): GracefulError {
+  let name: string
+  try {
+    name = getSystemErrorName(errno)
+  } catch {
+    name = `errno ${errno}`
   }
-  return { fd: handle.fd, close: () => { handle.close() } }
+  const err = new GracefulError(name === 'EADDRINUSE' ? 'ERR_GRACEFUL_ADDRESS_IN_USE' : 'ERR_GRACEFUL_BIND', `cannot bind ${what}: ${name}`)
+  return Object.assign(err, { errno: name, syscall: 'bind', address: what })
+}
+
+function bound (handle: ServerHandle | number, what: string): BoundSocket {
+  if (typeof handle === 'number') throw bindError(handle, what)
+  if (handle.getsockname === undefined) return { fd: handle.fd, handle, address: undefined, close: () => { handle.close() } }
+  // libuv defers a TCP bind's EADDRINUSE to listen() and reports success: the socket is
+  // left unbound, and a worker's listen() would then serve on a random port. An unbound
+  // socket has port 0; a bound one never has (the kernel picks one for a bind to port 0).
+  const out: { address?: string, port?: number } = {}
+  if (handle.getsockname(out) !== 0 || out.port === undefined || out.port === 0) {
+    handle.close()
+    throw bindError(-(osConstants.errno.EADDRINUSE), what)
+  }
+  const address = `${out.address?.includes(':') === true ? `[${out.address}]` : out.address ?? ''}:${out.port}`
+  return { fd: handle.fd, handle, address, close: () => { handle.close() } }
 }
 
 /** Binds a TCP address without listening; `host` undefined means every address (:: or 0.0.0.0). */
-export function bindTcpUnlistened (host: string | undefined, port: number): BoundSocket {
+export function bindTcpUnlistened (host: string | undefined, port: number, ipv6Only = false): BoundSocket {
   const create = createServerHandle()
+  const flags = ipv6Only ? TCP_IPV6ONLY : 0
   if (host === undefined) {
-    const any6 = create('::', port, 6)
+    const any6 = create('::', port, 6, undefined, flags)
     return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), `0.0.0.0:${port}`) : bound(any6, `[::]:${port}`)
   }
-  return bound(create(host, port, host.includes(':') ? 6 : 4), `${host}:${port}`)
+  const v6 = host.includes(':')
+  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), v6 ? `[${host}]:${port}` : `${host}:${port}`)
 }
 
 /** Binds a unix socket path without listening; libuv removes the path when this handle closes. */
 export function bindUnixUnlistened (path: string): BoundSocket {
   return bound(createServerHandle()(path, -1, -1), path)
+}
+
+/** A libuv handle for a listening fd the supervisor was given (systemd), so it can be passed over IPC. */
+export function handleForFd (fd: number): object {
+  const handle = createServerHandle()(null, null, null, fd)
+  if (typeof handle === 'number') throw bindError(handle, `fd ${fd}`)
+  return handle
+}
+
+// Handles received for unix sockets: see listenOnReceived.
+const keptPipeHandles = new Set<object>()
+
+/**
+ * Listens on a socket the supervisor passed over the IPC channel. A TCP handle is adopted as
+ * it is (`server.listen(handle)`). Node takes a Pipe handle only by its fd, which opens a
+ * second libuv handle on the same fd: the received one is kept, unused and never closed,
+ * since closing it would close the fd the server listens on.
+ */
+export function listenOnReceived (server: Server, original: (...args: unknown[]) => unknown, handle: object,
+  backlog: number | undefined, callback: ((...a: unknown[]) => void) | undefined): void {
+  const rest = callback === undefined ? [] : [callback]
+  if (handle.constructor.name === 'TCP') {
+    original.call(server, handle, ...(backlog === undefined ? [] : [backlog]), ...rest)
+    return
+  }
+  keptPipeHandles.add(handle)
+  original.call(server, { fd: (handle as { fd: number }).fd, backlog }, ...rest)
 }

@@ -5,8 +5,9 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR, ENV_VERSION, ENV_WORKER, INHERITANCE_ENV,
-  PROTOCOL_VERSION, SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeDraining, decodeListeners, decodeNames, type DrainingGeneration
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
+  ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION, SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeDraining, decodeListeners, decodeNames,
+  type DrainingGeneration
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
@@ -30,6 +31,8 @@ export interface Inheritance {
   /** Set when this process is a worker of `graceful-restart run`: the supervisor's pid. */
   supervisorPid?: number | undefined
   worker?: number | undefined
+  /** Under the supervisor: the version of the channel it opened to this worker (handover/channel.ts). */
+  channel?: number | undefined
   /** Variables the previous generation set from its `envFile` files (handover/env.ts). */
   envFromFiles?: string[]
   /** The older generations still draining, oldest first, the parent last. */
@@ -111,6 +114,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   const supervisorPid = parseIntStrict(values[ENV_SUPERVISOR])
   if (supervisorPid !== undefined && supervisorPid !== parentPid) throw inheritError(`${ENV_SUPERVISOR} does not name the parent`)
   const worker = parseIntStrict(values[ENV_WORKER])
+  const channel = supervisorPid === undefined ? undefined : parseIntStrict(values[ENV_CHANNEL])
   const envFromFiles = values[ENV_FROM_FILES] === undefined ? [] : decodeNames(values[ENV_FROM_FILES])
   if (envFromFiles === undefined) throw inheritError(`${ENV_FROM_FILES} is malformed: ${String(values[ENV_FROM_FILES])}`)
   const draining = values[ENV_DRAINING] === undefined ? [] : decodeDraining(values[ENV_DRAINING])
@@ -126,7 +130,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     }
     return { fd, key, source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, envFromFiles, draining, handoverStartedUs, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, handoverStartedUs, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

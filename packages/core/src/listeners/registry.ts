@@ -15,9 +15,16 @@ function addressMatches (socket: InheritedSocket, request: ListenRequest): boole
 
 export class ListenerRegistry {
   readonly #unclaimed: InheritedSocket[]
+  readonly #all: InheritedSocket[]
 
   constructor (inherited: InheritedSocket[]) {
     this.#unclaimed = [...inherited]
+    this.#all = [...inherited]
+  }
+
+  /** Its position among the inherited sockets with the same key (the supervisor's index for it). */
+  indexOf (socket: InheritedSocket): number {
+    return this.#all.filter((s) => s.key === socket.key).indexOf(socket)
   }
 
   /** The inherited socket for this request, removed from the pool; undefined to bind anew. */

@@ -18,6 +18,16 @@ export interface WorkerStatus {
   restarts: number
 }
 
+/** A socket the supervisor holds, and where it came from. */
+export interface SocketStatus {
+  key: string
+  source: 'listen' | 'systemd' | 'worker'
+  /** `host:port` it is bound to, when known: the port a `listen(0)` got. */
+  address: string | undefined
+  /** For `source: 'worker'`: the worker whose listen() made the supervisor bind it. */
+  askedBy: string | undefined
+}
+
 export type HandoverStatus = HandoverRecord
 
 export interface SupervisorStatus extends StatusBase {
@@ -26,7 +36,9 @@ export interface SupervisorStatus extends StatusBase {
   startedAt: number
   generation: number
   command: string[]
+  /** The sockets' keys (kept for readers of older status files; `sockets` says more). */
   listeners: string[]
+  sockets?: SocketStatus[]
   workers: WorkerStatus[]
   /** The last reload's roll; absent until the first reload. */
   roll?: RollStatus | undefined
@@ -47,11 +59,23 @@ export function readStatus (file: string): SupervisorStatus | undefined {
   return readStatusFile<SupervisorStatus>(file)
 }
 
+const SOURCES: Record<SocketStatus['source'], string> = { listen: 'from --listen', systemd: 'from systemd', worker: 'asked for by a worker' }
+
+function socketLines (status: SupervisorStatus): string[] {
+  const sockets = status.sockets ?? status.listeners.map((key) => ({ key, source: undefined, address: undefined, askedBy: undefined }))
+  if (sockets.length === 0) return ['listeners   (none yet: bound when a worker listens)']
+  return sockets.map((s) => {
+    const bound = s.address === undefined || s.key.endsWith(`:${s.address}`) ? '' : ` on ${s.address}`
+    const from = s.source === undefined ? '' : `  ${s.source === 'worker' && s.askedBy !== undefined ? `asked for by ${s.askedBy}` : SOURCES[s.source]}`
+    return `listener    ${s.key}${bound}${from}`
+  })
+}
+
 export function formatStatus (status: SupervisorStatus, alive: boolean, now = Date.now()): string {
   const lines = [
     `supervisor  pid ${status.pid} (${alive ? status.state : 'not running'}), up ${ago(now - status.startedAt)}`,
     `command     ${status.command.join(' ')}`,
-    `listeners   ${status.listeners.join(', ') || '(none)'}`,
+    ...socketLines(status),
     `generation  ${status.generation}   handovers ok ${status.handovers.ok}, failed ${status.handovers.failed}`
   ]
   lines.push(formatHandover(status.lastHandover, now))

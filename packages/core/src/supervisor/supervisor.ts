@@ -17,11 +17,13 @@ import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
+import { startAs, userEnv, type Credentials } from './credentials.ts'
+import { CHANNEL_VERSION, decodeWorkerMessage, encode, type SupervisorMessage } from '../handover/channel.ts'
 import { labelLines } from './output.ts'
 import { pinLaunch, type Release } from './release.ts'
 import { resolveWorkers, Roll, type RollHost } from './roll.ts'
-import { openSockets, type SupervisedSocket } from './sockets.ts'
-import { writeStatus, type HandoverStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
+import { SocketTable, specKey, type UnixSocketOptions } from './sockets.ts'
+import { writeStatus, type HandoverStatus, type SocketStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
 
 export interface SupervisorOptions {
   command: string[]
@@ -46,6 +48,12 @@ export interface SupervisorOptions {
   /** At most this many old generations drain at once (see `maxDraining` of the core). */
   maxDraining: number
   systemd: InheritedSocket[]
+  /** `--user`/`--group`: run workers as this user (the supervisor keeps its own identity). */
+  user?: Credentials | undefined
+  /** Where setpriv is, to give workers their supplementary groups; undefined: spawn's uid/gid only. */
+  setpriv?: string | undefined
+  /** `--socket-mode`/`--socket-group` for the unix sockets the supervisor binds. */
+  unixSockets?: UnixSocketOptions
   stdout: Writable
   stderr: Writable
   exit: (code: number) => void
@@ -71,13 +79,15 @@ const CRASH_WINDOW = 60_000
 const CRASH_LOOP = 5
 const MAX_BACKOFF = 10_000
 const KILL_MARGIN = 5_000
+/** SIGQUIT stops gracefully too, as nginx and Teleport do (some images set STOPSIGNAL SIGQUIT). */
+const STOP_SIGNALS = { SIGTERM: 15, SIGINT: 2, SIGQUIT: 3 } as const
 /** Ends a worker's drain at once (see END_DRAIN_SIGNAL in lifecycle.ts). */
 const END_DRAIN_SIGNAL = 'SIGWINCH'
 const END_DRAIN_WAIT_MS = 5_000
 
 export class Supervisor {
   readonly #o: SupervisorOptions
-  #sockets: SupervisedSocket[] = []
+  readonly #sockets: SocketTable
   readonly #serving = new Map<number, Worker>()
   readonly #incoming = new Set<Worker>()
   readonly #draining = new Set<Worker>()
@@ -101,6 +111,7 @@ export class Supervisor {
 
   constructor (options: SupervisorOptions) {
     this.#o = { ...options, ...resolveWorkers(options.workers, options.surge) }
+    this.#sockets = new SocketTable(options.unixSockets)
   }
 
   #log (msg: string): void {
@@ -115,23 +126,29 @@ export class Supervisor {
       const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
       this.#log(`generation ${generation} environment: ${parts.length === 0 ? 'unchanged' : parts.join('; ')}`)
     }
-    const launch = pinLaunch({ execPath: this.#o.command[0] as string, args: this.#o.command.slice(1), cwd: this.#o.cwd })
+    const launch = pinLaunch(this.#launch())
     return { generation, env, launch }
   }
 
   async start (): Promise<void> {
     const release = this.#releaseFor(1, undefined)
-    this.#sockets = await openSockets(this.#o.listen, this.#o.systemd)
+    await this.#sockets.open(this.#o.listen, this.#o.systemd)
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
     if (process.pid === 1) this.#watchOrphans()
     for (const signal of this.#o.reloadSignals) this.#on(signal, () => { this.reload(signal).catch(() => {}) })
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) this.#on(signal, () => this.#onStopSignal(signal))
+    for (const signal of Object.keys(STOP_SIGNALS) as Array<keyof typeof STOP_SIGNALS>) this.#on(signal, () => this.#onStopSignal(signal))
     // The status (with this process's identity) first: a PID file is only ever trusted
     // together with a status that vouches for it.
     this.#writeStatus(true)
     if (this.#o.pidFile !== undefined) writePidFile(this.#o.pidFile, process.pid)
     this.#generation = this.#servingGeneration = 1
-    this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.map((s) => s.key).join(', ') || 'no sockets'}`)
+    const user = this.#o.user
+    this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.all.map((s) => s.key).join(', ') || 'no sockets yet (workers ask for theirs)'}` +
+      (user === undefined ? '' : ` as ${user.user} (uid ${user.uid}, gid ${user.gid}, groups ${user.groups.join(',')})`))
+    if (user !== undefined) {
+      const { lost } = startAs(user, release.launch, this.#o.setpriv)
+      if (lost.length > 0) this.#log(`setpriv not found: workers run as uid ${user.uid} gid ${user.gid} without their supplementary groups ${lost.join(',')} (install util-linux's setpriv to keep them)`)
+    }
     for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, release, 0))
     this.#state = 'running'
     this.#writeStatus()
@@ -167,14 +184,17 @@ export class Supervisor {
     const worker = {
       slot, generation, release, state: 'starting', gone: false, startedAt: Date.now(), restarts, ready
     } as Worker
+    const user = this.#o.user
+    const as = user === undefined ? undefined : startAs(user, release.launch, this.#o.setpriv)
     worker.proc = spawnGeneration({
-      launch: release.launch,
-      env,
-      listeners: this.#sockets.map((s) => ({ fd: s.fd, key: s.key })),
+      launch: as?.launch ?? release.launch,
+      env: user === undefined ? env : userEnv(env, user),
+      listeners: this.#sockets.all.map((s) => ({ fd: s.fd, key: s.key })),
       parentPid: process.pid,
       generation,
       worker: slot,
-      output: 'pipe'
+      output: 'pipe',
+      ids: as?.ids
     }, {
       onReady: () => {
         worker.state = 'ready'
@@ -188,9 +208,60 @@ export class Supervisor {
     const label = `[g${generation} w${slot} ${worker.proc.pid ?? '-'}]`
     labelLines(worker.proc.stdout, this.#o.stdout, label)
     labelLines(worker.proc.stderr, this.#o.stderr, label)
+    worker.proc.channel?.onMessage((message, handle) => this.#onMessage(worker, message, handle))
     worker.exited = worker.proc.exited
     void worker.exited.then(({ code, signal }) => this.#onExit(worker, code, signal))
     return worker
+  }
+
+  #launch (): { execPath: string, args: string[], cwd: string } {
+    return { execPath: this.#o.command[0] as string, args: this.#o.command.slice(1), cwd: this.#o.cwd }
+  }
+
+  /** A worker's request on its channel (handover/channel.ts): a socket to bind or hand over, or a reload. */
+  #onMessage (worker: Worker, raw: unknown, stray: unknown): void {
+    const message = decodeWorkerMessage(raw)
+    if (message === undefined) return
+    // A socket the worker itself sent along with a message is not one we asked for.
+    if (stray !== undefined && stray !== null) (stray as { close?: () => void }).close?.()
+    const who = `worker ${worker.slot} of generation ${worker.generation} (pid ${worker.proc.pid ?? '-'})`
+    const reply = (answer: SupervisorMessage, v: number, handle?: object): void => {
+      worker.proc.channel?.send(encode(answer, v), handle).catch(() => {
+        // The worker is gone; its exit is handled on its own.
+      })
+    }
+    if (message.type === 'unsupported') {
+      if (message.id !== undefined) {
+        reply({ type: 'refused', id: message.id, key: '-', code: 'ERR_GRACEFUL_PROTOCOL', errno: undefined, message: `the supervisor speaks channel version ${CHANNEL_VERSION}, the worker ${message.v}: restart the supervisor to upgrade it` }, CHANNEL_VERSION)
+      }
+      return
+    }
+    if (message.type === 'reload') {
+      this.reload(`${who}: ${message.trigger}`).catch(() => {})
+      return
+    }
+    const key = specKey(message.socket)
+    const v = (raw as { v: number }).v
+    void (async () => {
+      try {
+        if (this.#state === 'stopping') throw new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'it is stopping')
+        const { socket, bound } = await this.#sockets.obtain(message.socket, message.index, who)
+        const handle = socket.handle()
+        if (bound) {
+          this.#log(`${who} listens on ${key}: bound ${socket.address ?? key}, kept for every later worker`)
+          this.#writeStatus()
+        }
+        reply({ type: 'socket', id: message.id, key }, v, handle)
+      } catch (caught) {
+        const err = caught as { code?: unknown, errno?: unknown, message?: string }
+        const code = typeof err.code === 'string' && err.code.startsWith('ERR_GRACEFUL_') ? err.code as GracefulError['code'] : 'ERR_GRACEFUL_BIND'
+        const errno = typeof err.errno === 'string' ? err.errno : typeof err.code === 'string' && code !== err.code ? err.code : undefined
+        const reason = err.message ?? String(caught)
+        const text = `the supervisor ${reason.startsWith('cannot bind ') ? reason : `cannot bind ${key}: ${reason}`}`
+        this.#log(`${who} listens on ${key}: ${text}`)
+        reply({ type: 'refused', id: message.id, key, code, errno, message: text }, v)
+      }
+    })()
   }
 
   #terminate (worker: Worker): void {
@@ -358,12 +429,12 @@ export class Supervisor {
     clearTimeout(timer)
   }
 
-  #onStopSignal (signal: NodeJS.Signals): void {
+  #onStopSignal (signal: keyof typeof STOP_SIGNALS): void {
     this.#signals++
     if (this.#signals > 1) {
       this.#log(`${signal} again: killing every worker now`)
       for (const w of this.#all()) w.proc.kill('SIGKILL')
-      this.#o.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+      this.#o.exit(128 + STOP_SIGNALS[signal])
       return
     }
     this.stop(signal).catch(() => {})
@@ -382,7 +453,7 @@ export class Supervisor {
       const all = this.#all()
       for (const w of all) this.#terminate(w)
       await Promise.all(all.map((w) => w.exited))
-      for (const s of this.#sockets) s.close()
+      this.#sockets.closeAll()
       clearInterval(this.#keepAlive)
       for (const [signal, handler] of this.#handlers) process.off(signal, handler)
       if (this.#o.pidFile !== undefined) removePidFile(this.#o.pidFile, process.pid)
@@ -404,7 +475,8 @@ export class Supervisor {
       startedAt: this.#startedAt,
       generation: this.#servingGeneration,
       command: this.#o.command,
-      listeners: this.#sockets.map((s) => s.key),
+      listeners: this.#sockets.all.map((s) => s.key),
+      sockets: this.#sockets.all.map((s): SocketStatus => ({ key: s.key, source: s.source, address: s.address, askedBy: s.askedBy })),
       workers: [...this.#serving.values()].map(worker).concat([...this.#incoming, ...this.#draining].map(worker)),
       lastHandover: this.#lastHandover,
       roll: this.#roll?.status(),

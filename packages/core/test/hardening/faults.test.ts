@@ -9,9 +9,9 @@ import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
-import { FIXTURE as HTTP_APP, events, handover, setMode, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { PROTOCOL_APP, canConnect, sleep, spawnMarked, zombiesOf } from './helpers.ts'
+import { isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { FIXTURE as HTTP_APP, arrived, events, handover, setMode, startApp, tempDir, waitGone } from '../integration/app.ts'
+import { PROTOCOL_APP, canConnect, openFds, spawnMarked, zombiesOf } from './helpers.ts'
 
 interface Outcome { status?: number, pid?: number, error?: string, at: number }
 
@@ -38,8 +38,8 @@ test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; 
   const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 0, durationMs: 30_000 })
   const fresh = startLoad({ port: app.port, keepAlive: false, clients: 8, slowEvery: 0, durationMs: 30_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
-  const slow = get(app.port, '/sleep?ms=5000')
-  await sleep(300)
+  const slow = get(app.port, '/sleep?ms=5000&announce=1')
+  await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
   await waitFor(() => events(app.started, 'drain:start').find((e) => e.pid === old), { timeoutMs: 5000, what: 'the old generation draining' })
@@ -47,7 +47,8 @@ test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; 
   assert.equal((await app.started.exited).signal, 'SIGKILL')
   const cut = await slow
   assert.ok(cut.error !== undefined, 'the request the killed process was serving is lost')
-  await sleep(500)
+  // Each load was served by the new generation after the kill.
+  await waitForAnswerFrom([keepAlive, fresh], next, { onlyNew: true })
   const before = [await keepAlive.stop(), await fresh.stop()]
   for (const r of before) {
     // Only connections the old process held can fail, and only by a reset, never refused.
@@ -74,8 +75,8 @@ test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; 
 test('the new generation SIGKILLed right after ready: the old one still finishes its in-flight requests and exits 0; the address is down until something restarts the app', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const app = await startApp(track, tempDir(t))
-  const slow = get(app.port, '/sleep?ms=1500')
-  await sleep(200)
+  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
   // Ready means: the old generation took the report and drains (the PID file is written
@@ -99,8 +100,8 @@ test('SIGTERM while the next generation is still starting: the handover is abort
   const track = tracker(t)
   const app = await startApp(track, tempDir(t), { UPGRADE_TIMEOUT: '20000' })
   setMode(app, 'hang') // the next generation listens, then never becomes ready
-  const slow = get(app.port, '/sleep?ms=1500')
-  await sleep(100)
+  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  await arrived(app.started.lines, '/sleep')
   const old = app.pid
   process.kill(old, 'SIGUSR2')
   const spawned = await waitFor(() => events(app.started, 'handover:spawn')[0], { timeoutMs: 10_000, what: 'the child spawned' })
@@ -125,8 +126,8 @@ test('SIGTERM to the old generation while it drains after a handover: the drain 
   const app = await startApp(track, tempDir(t), { NODE_DEBUG: 'graceful-restart' })
   const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 30_000 })
   t.after(async () => { await keepAlive.stop() })
-  const slow = get(app.port, '/sleep?ms=1500')
-  await sleep(200)
+  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
   process.kill(old, 'SIGTERM')
@@ -135,7 +136,7 @@ test('SIGTERM to the old generation while it drains after a handover: the drain 
   assert.equal(done.pid, old)
   assert.deepEqual(await app.started.exited, { code: 0, signal: null })
   await waitFor(() => app.started.lines.find((l) => l.includes('SIGTERM while draining after a handover: the drain continues')), { timeoutMs: 2000, what: 'the log line' })
-  await sleep(300)
+  await waitForAnswerFrom(keepAlive, next, { onlyNew: true })
   const r = await keepAlive.stop()
   assert.equal(r.failed, 0, JSON.stringify(r.errorSamples))
   assert.equal(readPidFile(app.pidFile), next)
@@ -144,13 +145,15 @@ test('SIGTERM to the old generation while it drains after a handover: the drain 
 
 test('a second SIGTERM during that drain is an order: the old generation exits at once with 143, the new one serves on', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
-  const app = await startApp(track, tempDir(t))
-  const slow = get(app.port, '/sleep?ms=10000')
-  await sleep(200)
+  // NODE_DEBUG shows the line that says the first SIGTERM was heard (two signals sent at
+  // once may reach the process as one).
+  const app = await startApp(track, tempDir(t), { NODE_DEBUG: 'graceful-restart' })
+  const slow = get(app.port, '/sleep?ms=10000&announce=1')
+  await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
   process.kill(old, 'SIGTERM')
-  await sleep(100)
+  await waitFor(() => app.started.lines.find((l) => l.includes('SIGTERM while draining after a handover')), { timeoutMs: 10_000, what: 'the first SIGTERM heard' })
   process.kill(old, 'SIGTERM')
   const exit = await app.started.exited
   assert.deepEqual(exit, { code: 143, signal: null })
@@ -168,15 +171,13 @@ test('a next generation that hangs in a CPU loop without a word: SIGTERM cannot 
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   setMode(app, 'busy')
   const old = app.pid
-  const signalAt = Date.now()
   process.kill(old, 'SIGUSR2')
   const child = Number((await waitFor(() => events(app.started, 'handover:spawn')[0], { timeoutMs: 5000, what: 'spawn' })).childPid)
-  // upgradeTimeout (1.5 s) sends SIGTERM; half a second later the child still spins.
-  await sleep(Math.max(0, signalAt + 2300 - Date.now()))
-  assert.ok(isAlive(child), 'SIGTERM did not stop a process whose event loop never turns')
   const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 10_000, what: 'rollback' })
   assert.equal(rollback.reason, 'timeout')
-  assert.ok(Number(rollback.durationMs) >= 1500 + 1000 + 1000 - 50, `SIGKILL came at upgradeTimeout + drainTimeout + 1 s (${String(rollback.durationMs)} ms)`)
+  // The rollback is reported once the child is gone. upgradeTimeout (1.5 s) sent SIGTERM: had
+  // that stopped it, the rollback would come at about 1.5 s. It comes after the SIGKILL.
+  assert.ok(Number(rollback.durationMs) >= 1500 + 1000 + 1000 - 50, `SIGTERM did not stop a process whose event loop never turns; SIGKILL came at upgradeTimeout + drainTimeout + 1 s (${String(rollback.durationMs)} ms)`)
   assert.ok(Number(rollback.durationMs) < 6000, `and not much later (${String(rollback.durationMs)} ms)`)
   assert.equal(isAlive(child), false)
   await waitFor(() => app.started.lines.find((l) => l.includes('not ready within 1500 ms')), { timeoutMs: 2000, what: 'the reason on stderr' })
@@ -184,9 +185,9 @@ test('a next generation that hangs in a CPU loop without a word: SIGTERM cannot 
   assert.deepEqual(processesWithMarker(track.marker), [old])
 
   setMode(app, 'ok')
-  await handover(app)
+  const next = await handover(app)
   await waitGone([old])
-  await sleep(200)
+  await waitForAnswerFrom([keepAlive, fresh], next)
   for (const r of [await keepAlive.stop(), await fresh.stop()]) {
     assert.equal(r.failed, 0, JSON.stringify(r.errorSamples))
   }
@@ -207,9 +208,10 @@ test('a ready report that does not reach the old generation before upgradeTimeou
   const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 10_000, what: 'rollback' })
   assert.equal(rollback.reason, 'timeout')
   await waitGone([Number(rollback.childPid)])
-  await sleep(200)
-  assert.ok(fs.existsSync(socketPath), 'the socket path the old generation serves is still there')
+  // Served over the path after the child is gone, which is when it could have unlinked it.
+  await waitForAnswerFrom(load, app.pid, { onlyNew: true })
   const r = await load.stop()
+  assert.ok(fs.existsSync(socketPath), 'the socket path the old generation serves is still there')
   assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 3)))
   assert.equal(readPidFile(app.pidFile), app.pid, 'the PID file names the generation that serves')
 })
@@ -325,15 +327,34 @@ async function startLimited (track: Parameters<typeof spawnMarked>[0], dir: stri
   return { pid, port: (JSON.parse(listening) as { address: { port: number } }).address.port, lines: app.lines, pidFile }
 }
 
-/** Opens `n` connections and keeps those the server kept; the rest were closed by the server. */
-async function holdConnections (port: number, n: number): Promise<net.Socket[]> {
+/** Socket fds of pid: its listener and the connections it accepted. */
+function socketFds (pid: number): number {
+  return [...openFds(pid).values()].filter((target) => target.startsWith('socket:')).length
+}
+
+/**
+ * Opens `n` connections and keeps those the server accepted; at its fd limit it closes the
+ * rest. Every connection ends up one or the other: wait until all have (accepted ones add a
+ * socket fd in the server; closed ones end here), however long the server takes.
+ */
+async function holdConnections (pid: number, port: number, n: number): Promise<net.Socket[]> {
+  const before = socketFds(pid)
+  const closed = new Set<net.Socket>()
   const sockets = Array.from({ length: n }, () => {
     const s = net.connect(port, '127.0.0.1')
     s.on('error', () => {})
+    s.on('end', () => closed.add(s))
+    s.on('close', () => closed.add(s))
     return s
   })
-  await sleep(800)
-  return sockets.filter((s) => !s.destroyed && !s.readableEnded)
+  await waitFor(() => closed.size + socketFds(pid) - before === n, { timeoutMs: 20_000, what: `the server to accept or close each of ${n} connections` })
+  return sockets.filter((s) => !closed.has(s))
+}
+
+/** Closes the held connections; resolves once the server closed its side too (its fds are free). */
+async function release (pid: number, held: net.Socket[], sockets: number): Promise<void> {
+  for (const s of held) s.destroy()
+  await waitFor(() => socketFds(pid) <= sockets, { timeoutMs: 10_000, what: `pid ${pid} to close the released connections` })
 }
 
 /** One request over an already accepted connection: needs no new fd in the server. */
@@ -366,15 +387,15 @@ function requestOver (socket: net.Socket, urlPath: string, timeoutMs = 10_000): 
 test(`EMFILE: at the fd limit (ulimit -n ${FD_LIMIT}) the live server stays up, connections over the limit are closed, and it serves again once fds are free`, { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const app = await startLimited(track, tempDir(t))
-  const held = await holdConnections(app.port, 100)
+  const idle = socketFds(app.pid)
+  const held = await holdConnections(app.pid, app.port, 100)
   t.after(() => { for (const s of held) s.destroy() })
   t.diagnostic(`${held.length} of 100 connections kept by a server limited to ${FD_LIMIT} fds`)
   assert.ok(held.length < 100 && held.length > 20, `the server ran out of fds (${held.length} kept)`)
   // A connection it did accept still works.
   assert.equal((await requestOver(held[0] as net.Socket, '/')).pid, app.pid)
   assert.ok(isAlive(app.pid))
-  for (const s of held) s.destroy()
-  await sleep(300)
+  await release(app.pid, held, idle)
   assert.equal((await get(app.port, '/')).pid, app.pid)
   assert.equal(app.lines.filter((l) => l.includes('Error')).length, 0, app.lines.join('\n'))
 })
@@ -384,7 +405,8 @@ test(`EMFILE: a handover at the fd limit fails with ERR_GRACEFUL_SPAWN, the old 
 }, async (t) => {
   const track = tracker(t)
   const app = await startLimited(track, tempDir(t))
-  const held = await holdConnections(app.port, 100)
+  const idle = socketFds(app.pid)
+  const held = await holdConnections(app.pid, app.port, 100)
   t.after(() => { for (const s of held) s.destroy() })
   const [control, api] = held
   assert.ok(control !== undefined && api !== undefined)
@@ -395,8 +417,7 @@ test(`EMFILE: a handover at the fd limit fails with ERR_GRACEFUL_SPAWN, the old 
   assert.equal((await requestOver(control, '/')).pid, app.pid, 'the old generation serves on')
   assert.equal(readPidFile(app.pidFile), app.pid)
 
-  for (const s of held) s.destroy()
-  await sleep(300)
+  await release(app.pid, held, idle)
   process.kill(app.pid, 'SIGUSR2')
   const next = await waitFor(() => {
     const pid = readPidFile(app.pidFile)

@@ -7,9 +7,9 @@ import dgram from 'node:dgram'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { events, handover, setMode, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { PROTOCOL_APP, canConnect, sleep, spawnMarked, type Spawned } from './helpers.ts'
+import { PROTOCOL_APP, canConnect, spawnMarked, type Spawned } from './helpers.ts'
 
 /** A listening socket owned by the test: whoever accepts on it shows up in `accepted`. */
 async function decoy (t: { after: (fn: () => unknown) => unknown }): Promise<{ server: net.Server, port: number, fd: number, accepted: () => number }> {
@@ -211,9 +211,9 @@ test('a corrupted environment reaching the next generation of a live server: the
   }
   setMode(app, 'ok')
   const old = app.pid
-  await handover(app)
+  const next = await handover(app)
   await waitGone([old])
-  await sleep(200)
+  await waitForAnswerFrom([keepAlive, fresh], next)
   for (const r of [await keepAlive.stop(), await fresh.stop()]) assert.equal(r.failed, 0, JSON.stringify(r.errorSamples))
 })
 

@@ -4,11 +4,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import https from 'node:https'
-import { startLoad, tracker, processesWithMarker, waitFor } from '@graceful-restart/test-utils'
-import { events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { H2Pool, PROTOCOL_APP, h2Stream, httpOnce, runLoad, sleep, sseConnect, tlsFiles, wsConnect, type SseStream } from './helpers.ts'
+import { rounds, startLoad, tracker, processesWithMarker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { arrived, events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
+import { H2Pool, PROTOCOL_APP, h2Stream, httpOnce, runLoad, sseConnect, tlsFiles, wsConnect, type SseStream } from './helpers.ts'
 
-test('HTTPS: 10 handovers under keep-alive TLS load fail no request; requests in flight finish on the old generation', { timeout: 90_000 }, async (t) => {
+const HANDOVERS = rounds(10)
+
+test(`HTTPS: ${HANDOVERS} handovers under keep-alive TLS load fail no request; requests in flight finish on the old generation`, { timeout: 90_000 }, async (t) => {
   // A new TLS connection per request is tested at the end of this file.
   const track = tracker(t)
   const dir = tempDir(t)
@@ -16,23 +18,23 @@ test('HTTPS: 10 handovers under keep-alive TLS load fail no request; requests in
   const agent = new https.Agent({ keepAlive: true, maxSockets: 12, rejectUnauthorized: false })
   t.after(() => agent.destroy())
   // Every 20th request is slow, so some are in flight at each handover.
-  const load = runLoad({ clients: 12, durationMs: 60_000 }, (_c, i) =>
+  const load = runLoad({ clients: 12, durationMs: 100_000 }, (_c, i) =>
     httpOnce({ port: app.port, path: i % 20 === 19 ? '/sleep?ms=300' : '/', agent, secure: true }))
   t.after(async () => { await load.stop() })
 
   const pids = [app.pid]
-  await sleep(300)
-  for (let i = 0; i < 10; i++) {
+  await waitForAnswerFrom(load, app.pid)
+  for (let i = 0; i < HANDOVERS; i++) {
     pids.push(await handover(app))
-    await sleep(150)
+    // Over for the clients once the new generation answers: only then the next signal.
+    await waitForAnswerFrom(load, app.pid)
   }
-  await sleep(500)
   const r = await load.stop()
   await waitGone(pids.slice(0, -1))
   t.diagnostic(`HTTPS keep-alive: ${r.requests} requests, ${r.failed} failed, ${Object.keys(r.byPid).length} generations answered`)
   assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
-  assert.ok(r.requests > 500, `the load ran (${r.requests})`)
-  assert.ok(Object.keys(r.byPid).length >= 8, 'traffic reached most generations')
+  assert.ok(r.requests > 50 * HANDOVERS, `the load ran (${r.requests})`)
+  assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
   const ends = events(app.started, 'drain:end').filter((e) => e.reason === 'handover')
   assert.ok(ends.every((e) => e.timedOut === false), JSON.stringify(ends))
   assert.ok(ends.reduce((n, e) => n + Number(e.served), 0) > 0, 'requests in flight at a handover were answered by the old generation')
@@ -40,16 +42,16 @@ test('HTTPS: 10 handovers under keep-alive TLS load fail no request; requests in
   assert.deepEqual(processesWithMarker(track.marker), [app.pid])
 })
 
-test('HTTP/2: 10 handovers under multiplexed load; sessions get GOAWAY, a stream in flight finishes with its full body, no stream fails', { timeout: 90_000 }, async (t) => {
+test(`HTTP/2: ${HANDOVERS} handovers under multiplexed load; sessions get GOAWAY, a stream in flight finishes with its full body, no stream fails`, { timeout: 90_000 }, async (t) => {
   const track = tracker(t)
   const dir = tempDir(t)
   const app = await startApp(track, dir, { PROTOCOL: 'h2', ...tlsFiles(dir) }, PROTOCOL_APP)
   const pool = new H2Pool(app.port, 4)
   t.after(() => pool.close())
   // 16 concurrent streams over 4 sessions; every 25th is slow.
-  const load = runLoad({ clients: 16, durationMs: 60_000 }, (c, i) => pool.request(c % 4, i % 25 === 24 ? '/sleep?ms=300' : '/'))
+  const load = runLoad({ clients: 16, durationMs: 100_000 }, (c, i) => pool.request(c % 4, i % 25 === 24 ? '/sleep?ms=300' : '/'))
   t.after(async () => { await load.stop() })
-  await sleep(300)
+  await waitForAnswerFrom(load, app.pid)
 
   // A long stream on its own session, crossing the first handover.
   const longPool = new H2Pool(app.port, 1)
@@ -58,13 +60,14 @@ test('HTTP/2: 10 handovers under multiplexed load; sessions get GOAWAY, a stream
   let longGoaway = false
   longSession.once('goaway', () => { longGoaway = true })
   const first = app.pid
-  const long = h2Stream(longSession, '/stream?chunks=8&ms=150')
-  await sleep(200)
+  const long = h2Stream(longSession, '/stream?chunks=8&ms=150&announce=1')
+  await arrived(app.started.lines, '/stream')
 
   const pids = [app.pid]
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < HANDOVERS; i++) {
     pids.push(await handover(app))
-    await sleep(150)
+    // Over for the clients once the new generation answers: only then the next signal.
+    await waitForAnswerFrom(load, app.pid)
   }
   const streamed = await long
   assert.equal(streamed.error, undefined, String(streamed.error))
@@ -74,18 +77,17 @@ test('HTTP/2: 10 handovers under multiplexed load; sessions get GOAWAY, a stream
   assert.deepEqual(streamed.body.trim().split('\n'), Array.from({ length: 8 }, (_, i) => `chunk ${i + 1} of 8 pid ${first}`))
   assert.ok(longGoaway, 'the session of the long stream received GOAWAY')
 
-  await sleep(500)
   const r = await load.stop()
   await waitGone(pids.slice(0, -1))
   t.diagnostic(`HTTP/2: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ${JSON.stringify(r.retriedByKind)}, ` +
     `${pool.goaways} GOAWAY frames, ${pool.connects} connections, ${Object.keys(r.byPid).length} generations answered`)
   assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
-  assert.ok(r.requests > 500, `the load ran (${r.requests})`)
-  assert.ok(pool.goaways >= 10, `sessions were told to go away (${pool.goaways})`)
-  assert.ok(Object.keys(r.byPid).length >= 8, 'traffic reached most generations')
+  assert.ok(r.requests > 50 * HANDOVERS, `the load ran (${r.requests})`)
+  assert.ok(pool.goaways >= HANDOVERS, `sessions were told to go away (${pool.goaways})`)
+  assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
   // Every old generation ended its sessions by GOAWAY, none by the deadline.
   const ends = events(app.started, 'drain:end').filter((e) => e.reason === 'handover')
-  assert.equal(ends.length, 10)
+  assert.equal(ends.length, HANDOVERS)
   assert.ok(ends.every((e) => e.timedOut === false && e.destroyed === 0), JSON.stringify(ends))
   assert.deepEqual(processesWithMarker(track.marker), [app.pid])
 })
@@ -135,11 +137,9 @@ test('Server-Sent Events: the onDraining hook ends each stream cleanly at the ha
   const app = await startApp(track, dir, { DRAIN_TIMEOUT: '10000' }, PROTOCOL_APP)
   const streams: SseStream[] = await Promise.all([1, 2, 3].map(() => sseConnect(app.port)))
   t.after(() => { for (const s of streams) s.destroy() })
-  await sleep(350)
-  for (const s of streams) {
-    assert.equal(s.pid, app.pid)
-    assert.ok(s.events.length >= 3, 'events flow')
-  }
+  // Events flow: three on each stream (one every 100 ms).
+  await waitFor(() => streams.every((s) => s.events.length >= 3), { timeoutMs: 10_000, what: 'three events on each stream' })
+  for (const s of streams) assert.equal(s.pid, app.pid)
   const old = app.pid
   const signalAt = Date.now()
   const next = await handover(app)
@@ -153,7 +153,7 @@ test('Server-Sent Events: the onDraining hook ends each stream cleanly at the ha
   // What EventSource does next: connect again, which reaches the new generation.
   const reconnected = await Promise.all([1, 2, 3].map(() => sseConnect(app.port)))
   t.after(() => { for (const s of reconnected) s.destroy() })
-  await sleep(250)
+  await waitFor(() => reconnected.every((s) => s.events.length >= 1), { timeoutMs: 10_000, what: 'an event on each new stream' })
   for (const s of reconnected) {
     assert.equal(s.pid, next)
     assert.ok(s.events.length >= 1 && s.events.every((ev) => (JSON.parse(ev.data) as { pid: number }).pid === next))
@@ -173,14 +173,14 @@ test('requests longer than drainTimeout are destroyed at the deadline, counted i
   const load = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 0, durationMs: 30_000 })
   t.after(async () => { await load.stop() })
   const long = [1, 2, 3].map(() => new Promise<{ error?: string, at: number }>((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port: app.port, path: '/sleep?ms=20000', agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: app.port, path: '/sleep?ms=20000&announce=1', agent: false }, (res) => {
       res.resume()
       res.on('end', () => resolve({ at: Date.now() }))
       res.on('error', (err) => resolve({ error: err.message, at: Date.now() }))
     })
     req.on('error', (err) => resolve({ error: err.message, at: Date.now() }))
   }))
-  await sleep(300)
+  await arrived(app.started.lines, '/sleep', 3)
   const old = app.pid
   await handover(app)
   const readyAt = Date.now()
@@ -211,7 +211,7 @@ for (const protocol of ['https', 'h2'] as const) {
     const track = tracker(t)
     const dir = tempDir(t)
     const app = await startApp(track, dir, { PROTOCOL: protocol, ...tlsFiles(dir) }, PROTOCOL_APP)
-    const fresh = runLoad({ clients: 16, durationMs: 60_000 }, async () => {
+    const fresh = runLoad({ clients: 16, durationMs: 100_000 }, async () => {
       if (protocol === 'https') return await httpOnce({ port: app.port, path: '/', agent: false, secure: true })
       const pool = new H2Pool(app.port, 1)
       try {
@@ -222,17 +222,18 @@ for (const protocol of ['https', 'h2'] as const) {
     })
     t.after(async () => { await fresh.stop() })
     const pids = [app.pid]
-    await sleep(200)
-    for (let i = 0; i < 10; i++) {
+    await waitForAnswerFrom(fresh, app.pid)
+    for (let i = 0; i < HANDOVERS; i++) {
       pids.push(await handover(app))
-      await sleep(100)
+      await waitForAnswerFrom(fresh, app.pid)
     }
     const r = await fresh.stop()
     await waitGone(pids.slice(0, -1))
     t.diagnostic(`${protocol}, one connection per request: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ` +
       `${JSON.stringify(r.retriedByKind)}; first failures: ${JSON.stringify(r.samples.slice(0, 3))}`)
     assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
-    assert.ok(r.requests > 300)
+    assert.ok(r.requests > 30 * HANDOVERS, `the load ran (${r.requests})`)
+    assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
     // HTTP/2: a session whose request is still on its way when the drain starts hears a PING
     // before any GOAWAY, so that request is served rather than refused (goaway.ts).
     assert.equal(r.retried, 0, `no stream refused or left unsent: ${JSON.stringify(r.retriedByKind)}`)

@@ -3,23 +3,26 @@
 // zombie nor an orphan).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { processesWithMarker, rssKb, startLoad, tracker } from '@graceful-restart/test-utils'
+import { processesWithMarker, rounds, rssKb, startLoad, tracker, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { fdKinds, sleep, zombiesOf, type FdKinds } from './helpers.ts'
+import { fdKinds, zombiesOf, type FdKinds } from './helpers.ts'
 
-const HANDOVERS = 200
+const HANDOVERS = rounds(200)
 const SAMPLE_EVERY = 20
 
-test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS of the live generation stay flat; no zombie or orphan`, { timeout: 180_000 }, async (t) => {
+// The timeout guards against a hang, it measures nothing: 200 handovers take 40-75 s here,
+// and took over 180 s with the machine's 2 cores shared by a CPU hog and other suites
+// (load average 24). The loads outlast the timeout, so they never stop on their own.
+test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS of the live generation stay flat; no zombie or orphan`, { timeout: 300_000 }, async (t) => {
   const track = tracker(t)
   const app = await startApp(track, tempDir(t))
-  const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 3, slowEvery: 25, slowMs: 200, durationMs: 170_000 })
-  const fresh = startLoad({ port: app.port, keepAlive: false, clients: 3, slowEvery: 25, slowMs: 200, durationMs: 170_000 })
+  const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 3, slowEvery: 25, slowMs: 200, durationMs: 310_000 })
+  const fresh = startLoad({ port: app.port, keepAlive: false, clients: 3, slowEvery: 25, slowMs: 200, durationMs: 310_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const started = Date.now()
   const pids = [app.pid]
   const samples: Array<FdKinds & { generation: number, rssKb: number }> = []
-  await sleep(200)
+  await waitForAnswerFrom([keepAlive, fresh], app.pid)
   for (let i = 1; i <= HANDOVERS; i++) {
     pids.push(await handover(app))
     if (i % SAMPLE_EVERY === 0) {
@@ -30,7 +33,7 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
     }
   }
   const elapsed = Date.now() - started
-  await sleep(300)
+  await waitForAnswerFrom([keepAlive, fresh], app.pid)
   const reports = { 'keep-alive': await keepAlive.stop(), 'new connection': await fresh.stop() }
   await waitGone(pids.slice(0, -1))
 
@@ -39,7 +42,7 @@ test(`soak: ${HANDOVERS} handovers under load fail no request; fd count and RSS 
   for (const [name, r] of Object.entries(reports)) {
     t.diagnostic(`${name}: ${r.requests} requests, ${r.failed} failed ${JSON.stringify(r.failures)}, ${Object.keys(r.byPid).length} generations answered, p99 ${Math.round(r.latencyMs.p99)} ms`)
     assert.equal(r.failed, 0, `${name}: ${JSON.stringify(r.errorSamples.slice(0, 5))}`)
-    assert.ok(r.requests > 2000, `${name} load ran (${r.requests})`)
+    assert.ok(r.requests > 10 * HANDOVERS, `${name} load ran (${r.requests})`)
     assert.ok(r.slow.every((s) => s.status === 200))
   }
   t.diagnostic(`live generation (sockets + other fds / RSS): ${samples.map((s) => `g${s.generation} ${s.sockets}+${s.other.length}/${Math.round(s.rssKb / 1024)}MB`).join(' ')}`)

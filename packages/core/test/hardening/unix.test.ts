@@ -38,8 +38,9 @@ test('under the supervisor a unix socket path survives reloads: a replaced worke
   for (let i = 0; i < 3; i++) {
     const r = await cli(['reload', '--pid-file', pidFile, '--wait'])
     assert.equal(r.code, 0, r.out)
-    // The replaced worker drains and exits after the reload returns.
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // The replaced worker drains and exits after the reload returns: that exit is when it
+    // could unlink the path.
+    await sup.waitForLine((l) => l.includes(`worker 0 of generation ${i + 1} `) && l.includes('drained and exited'), 15_000)
     assert.ok(fs.existsSync(socketPath), `the socket path is still there after reload ${i + 1}`)
   }
   const report = await load.stop()

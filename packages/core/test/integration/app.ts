@@ -67,3 +67,22 @@ export async function waitGone (pids: number[], timeoutMs = 20_000): Promise<voi
 export function setMode (app: { dir: string }, mode: string): void {
   fs.writeFileSync(path.join(app.dir, 'mode'), mode)
 }
+
+/**
+ * Resolves once a request to `urlPath` sent with `?announce=1` arrived in a process whose
+ * lines `lines` collects (the fixtures print a `request` event): from then on it is in
+ * flight there, and a signal cannot overtake it. `count`: wait for the count-th such arrival.
+ */
+export async function arrived (lines: readonly string[], urlPath: string, count = 1): Promise<Record<string, unknown>> {
+  return await waitFor(() => {
+    let seen = 0
+    for (const line of lines) {
+      // Lines may carry a supervisor's `[g1 w0 <pid>] ` label before the JSON.
+      const json = line.slice(line.indexOf('{'))
+      if (!json.startsWith('{"event":"request"')) continue
+      const event = JSON.parse(json) as Record<string, unknown>
+      if (event.path === urlPath && ++seen === count) return event
+    }
+    return undefined
+  }, { timeoutMs: 15_000, intervalMs: 5, what: `the request to ${urlPath} to arrive` })
+}

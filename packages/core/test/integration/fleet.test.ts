@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { freePort, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir, waitGone } from './app.ts'
 
 // The app behind the balancer: the Fastify example when the workspace has it, which is what
@@ -63,25 +63,37 @@ async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagno
   fs.writeFileSync(cfg, haproxyConfig(front, ports))
   const haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] })
   t.after(() => { haproxy.kill('SIGKILL') })
+  // HAProxy reports each server's state change on stderr ("Server app/s3 is DOWN, ..."):
+  // the test waits for the balancer's view instead of guessing how long its checks take.
+  let log = ''
+  haproxy.stderr.on('data', (chunk: Buffer) => { log += chunk.toString() })
+  const state = async (slot: number, up: 'UP' | 'DOWN'): Promise<void> => {
+    try {
+      await waitFor(() => log.includes(`Server app/s${slot} is ${up}`), { timeoutMs: 15_000, what: `HAProxy to mark s${slot} ${up}` })
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; HAProxy said:\n${log}`)
+    }
+  }
   await waitFor(async () => {
     try { return (await fetch(`http://127.0.0.1:${front}/`, { headers: { connection: 'close' } })).status === 200 } catch { return false }
   }, { timeoutMs: 10_000, what: 'haproxy serving' })
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // Servers start in service: the empty slots must be marked down before traffic is counted.
+  for (const slot of [3, 4, 5]) await state(slot, 'DOWN')
 
-  const keepAlive = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
-  const fresh = startLoad({ port: front, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 60_000 })
+  const keepAlive = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
+  const fresh = startLoad({ port: front, keepAlive: false, clients: 16, slowEvery: 25, slowMs: 300, durationMs: 130_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await waitForAnswerFrom([keepAlive, fresh], instances.map((i) => i.pid))
   const started = Date.now()
   for (const [i, old] of instances.entries()) {
     process.kill(old.pid, 'SIGTERM')
     await waitGone([old.pid])
     instances[i] = await startInstance(track, dir, ports[3 + i] as number, 'v2', shutdownDelay)
-    // The balancer marks it up at its next check (rise 1, every 200 ms).
-    await new Promise((resolve) => setTimeout(resolve, 400))
+    // In service once the balancer's next check passed (rise 1).
+    await state(3 + i, 'UP')
   }
   const deployMs = Date.now() - started
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  for (const instance of instances) await waitForAnswerFrom([keepAlive, fresh], instance.pid, { what: `v2 on port ${instance.port}` })
   const reports = [await keepAlive.stop(), await fresh.stop()]
   return { reports, deployMs }
 }

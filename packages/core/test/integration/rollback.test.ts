@@ -1,8 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startLoad, tracker, processesWithMarker, waitFor } from '@graceful-restart/test-utils'
-import { events, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
+import { startLoad, tracker, processesWithMarker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { arrived, events, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
 
+// Only the hang case runs into upgradeTimeout, so only it gets a short one: a child that
+// crashes at boot must be reported as crashed however slowly the machine starts it.
 const failures = [
   { mode: 'throw', reason: 'exit', code: 'ERR_GRACEFUL_CHILD_EXITED', text: /exited before it was ready \(code 1\)/ },
   { mode: 'exit1', reason: 'exit', code: 'ERR_GRACEFUL_CHILD_EXITED', text: /exited before it was ready \(code 1\)/ },
@@ -13,11 +15,11 @@ const failures = [
 for (const { mode, reason, code, text } of failures) {
   test(`a next generation that fails (${mode}) changes nothing: the old one serves, logs why, and hands over next time`, { timeout: 60_000 }, async (t) => {
     const track = tracker(t)
-    const app = await startApp(track, tempDir(t), { UPGRADE_TIMEOUT: '1500' })
+    const app = await startApp(track, tempDir(t), { UPGRADE_TIMEOUT: mode === 'hang' ? '1500' : '60000' })
     const load = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 30_000 })
     const fresh = startLoad({ port: app.port, keepAlive: false, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 30_000 })
     t.after(async () => { await load.stop(); await fresh.stop() })
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await waitForAnswerFrom([load, fresh], app.pid)
 
     setMode(app, mode)
     const oldPid = app.pid
@@ -34,7 +36,7 @@ for (const { mode, reason, code, text } of failures) {
     setMode(app, 'ok')
     const newPid = await handover(app)
     await waitGone([oldPid])
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await waitForAnswerFrom([load, fresh], newPid)
     const reports = [await load.stop(), await fresh.stop()]
     for (const r of reports) {
       assert.equal(r.failed, 0, JSON.stringify(r.errorSamples))
@@ -65,8 +67,8 @@ test('SIGTERM lets the request in flight finish, exits 0 and leaves no process b
   const track = tracker(t)
   const app = await startApp(track, tempDir(t))
   const started = Date.now()
-  const pending = fetch(`http://127.0.0.1:${app.port}/sleep?ms=800`)
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  const pending = fetch(`http://127.0.0.1:${app.port}/sleep?ms=800&announce=1`)
+  await arrived(app.started.lines, '/sleep')
   process.kill(app.pid, 'SIGTERM')
   const res = await pending
   assert.equal(res.status, 200)

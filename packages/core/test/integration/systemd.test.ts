@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
+import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { FIXTURE, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
 
 const EXAMPLES = fileURLToPath(new URL('../../../../../examples/systemd/', import.meta.url))
@@ -118,19 +118,26 @@ test('supervisor mode with systemd socket activation: the supervisor adopts the 
   const supervisor = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
   assert.equal(supervisor, activated.pid, 'the supervisor runs as the activated process')
   assert.match(stderr, new RegExp(`on tcp:127\\.0\\.0\\.1:${port}`))
+  // The supervisor labels each worker's lines `[g<generation> w<slot> <pid>]`.
+  const generationOf = (pid: number): number | undefined => {
+    const label = new RegExp(`^\\[g(\\d+) w\\d+ ${pid}\\]`, 'm').exec(`${stdout}\n${stderr}`)
+    return label === null ? undefined : Number(label[1])
+  }
   const load = startLoad({ port, keepAlive: true, clients: 8, durationMs: 30_000 })
   t.after(async () => { await load.stop() })
-  for (let i = 0; i < 3; i++) {
+  await waitForAnswerFrom(load, (pid) => generationOf(pid) === 1, { what: 'a worker of generation 1' })
+  for (let generation = 2; generation <= 4; generation++) {
     process.kill(supervisor, 'SIGHUP')
-    await waitFor(() => stderr.split(`generation ${i + 2} ready`).length > 1, { timeoutMs: 15_000, what: `generation ${i + 2}` })
+    await waitFor(() => stderr.includes(`generation ${generation} ready`), { timeoutMs: 15_000, what: `generation ${generation}` })
+    // Ready is the supervisor's side; the reload is over for the clients once a worker of
+    // the new generation answers them. Only then the next reload: the kernel, not the
+    // product, would decide whether generation N or N + 1 takes the connections that
+    // generation N - 1 closes.
+    await waitForAnswerFrom(load, (pid) => generationOf(pid) === generation, { what: `a worker of generation ${generation}` })
   }
-  await new Promise((resolve) => setTimeout(resolve, 300))
   const report = await load.stop()
   assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
-  // The supervisor labels each worker's lines `[g<generation> w<slot> <pid>]`.
-  const generationOf = new Map<string, number>()
-  for (const [, generation, pid] of `${stdout}\n${stderr}`.matchAll(/^\[g(\d+) w\d+ (\d+)\]/gm)) generationOf.set(pid as string, Number(generation))
-  const served = [...new Set(Object.keys(report.byPid).map((pid) => generationOf.get(pid)))].sort()
+  const served = [...new Set(Object.keys(report.byPid).map((pid) => generationOf(Number(pid))))].sort()
   assert.deepEqual(served, [1, 2, 3, 4], `requests reached workers of every generation (pids ${JSON.stringify(report.byPid)})`)
   process.kill(supervisor, 'SIGTERM')
   await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 15_000, what: 'everything stopped' })

@@ -5,6 +5,7 @@ import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
 import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
+import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 import type { KnownContext, ProcessContext } from '../../src/context.ts'
 
 export interface FakeChild {
@@ -75,6 +76,9 @@ export class FakePlatform implements Platform {
   lifelines: Array<() => void> = []
   killed: Array<[number, string]> = []
   kill = (pid: number, signal: string): void => { this.killed.push([pid, signal]) }
+  /** What openChannel() answers: set it to play a supervisor's channel. */
+  channel: SupervisorChannel | undefined = undefined
+  openChannel = (): SupervisorChannel | undefined => this.channel
   notified: string[][] = []
   /** Set to play systemd: each message is then taken when this resolves. */
   systemd: Promise<void> | undefined

@@ -1,11 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import net from 'node:net'
 import { once } from 'node:events'
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { CHANNELS } from '../../src/diagnostics.ts'
 import { Graceful } from '../../src/lifecycle.ts'
-import { HandoverError } from '../../src/errors.ts'
+import { GracefulError, HandoverError } from '../../src/errors.ts'
+import type { SocketSpec } from '../../src/handover/channel.ts'
 import { FakePlatform } from './fake-platform.ts'
 
 async function readyGraceful (options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, p: FakePlatform, server: http.Server }> {
@@ -99,8 +101,8 @@ test('a second SIGTERM during the drain exits at once with 128+15', async () => 
   req.on('error', () => {})
   server.removeAllListeners('request')
   server.on('request', () => {})
-  await once(server, 'connection')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // In flight once the server has parsed it (a connection alone is still idle).
+  await once(server, 'request')
   p.signal('SIGTERM')
   p.signal('SIGTERM')
   assert.deepEqual(p.exits, [143])
@@ -152,6 +154,54 @@ test('a supervised worker asks the supervisor to reload and drains when its life
   p.lifelines[0]?.()
   await waitUntil(() => p.exits.length > 0)
   assert.deepEqual(p.exits, [0])
+})
+
+test('a supervised worker asks over its channel for the sockets it did not inherit, and for reloads instead of signalling', async (t) => {
+  const p = new FakePlatform()
+  p.inheritance = { sockets: [], readyFd: 9, generation: 1, parentPid: 50, supervisorPid: 50, worker: 0, channel: 1, ignored: [] }
+  const asked: Array<[SocketSpec, number]> = []
+  const reloads: string[] = []
+  const handles: Array<{ close: () => void }> = []
+  p.channel = {
+    askSocket: async (socket, index) => {
+      asked.push([socket, index])
+      if (socket.kind === 'tcp' && socket.port === 1) throw Object.assign(new GracefulError('ERR_GRACEFUL_BIND', 'the supervisor cannot bind 127.0.0.1:1: EACCES'), { errno: 'EACCES' })
+      // What the supervisor binds and sends: an unlistened TCP handle.
+      const handle = (net as unknown as { _createServerHandle: (a: string, p: number, t: number) => { close: () => void } })._createServerHandle('127.0.0.1', 0, 4)
+      handles.push(handle)
+      return { handle, key: 'tcp:127.0.0.1:0' }
+    },
+    askReload: (trigger) => { reloads.push(trigger); return true }
+  }
+  const g = new Graceful({ logger: false }, p)
+  const a = g.attach(http.createServer())
+  const b = g.attach(http.createServer())
+  t.after(() => { a.close(); b.close(); for (const h of handles) h.close() })
+  a.listen(0, '127.0.0.1')
+  b.listen(0, '127.0.0.1')
+  await Promise.all([once(a, 'listening'), once(b, 'listening')])
+  assert.deepEqual(asked.map(([, index]) => index), [0, 1], 'two servers on port 0 ask for two sockets')
+  assert.deepEqual(asked[0]?.[0], { kind: 'tcp', host: '127.0.0.1', port: 0, ipv6Only: false })
+  assert.notEqual((a.address() as net.AddressInfo).port, (b.address() as net.AddressInfo).port)
+  await waitUntil(() => g.state === 'ready')
+
+  // A server that closed and listens again asks for the socket it had (index 0), not a new one.
+  await new Promise<void>((resolve) => a.close(() => resolve()))
+  a.listen(0, '127.0.0.1')
+  await once(a, 'listening')
+  assert.equal(asked.at(-1)?.[1], 0)
+
+  const refused = g.attach(http.createServer())
+  refused.listen(1, '127.0.0.1')
+  const [err] = await once(refused, 'error') as [GracefulError & { errno?: string, port?: number }]
+  assert.equal(err.code, 'ERR_GRACEFUL_BIND')
+  assert.equal(err.errno, 'EACCES')
+  assert.equal(err.port, 1)
+
+  p.signal('SIGUSR2')
+  assert.deepEqual(reloads, ['SIGUSR2'])
+  assert.deepEqual(p.killed, [], 'no signal to the supervisor: a worker running as another user may not send one')
+  assert.equal(p.children.length, 0)
 })
 
 interface Logged { level: string, msg: string, obj: Record<string, unknown> }
