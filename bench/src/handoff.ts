@@ -1,5 +1,5 @@
 /**
- * `node bench/handoff.mjs [--restarts=N] [--clients=N] [--name=NAME]` (root script
+ * `node bench/run.mjs handoff [--restarts=N] [--clients=N] [--name=NAME]` (root script
  * `bench:handoff`): the core with and without `handoffIdleConnections`, side by side, under
  * the same keep-alive load (the full comparison's scenario, 20 restarts by default): failed
  * requests, the TCP connections the clients had to open again (counted at the client),

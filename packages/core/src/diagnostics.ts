@@ -75,7 +75,20 @@ export const CHANNELS = {
    */
   releaseRefused: 'graceful-restart:release:refused',
   /** Old releases were removed (`--keep`): `{ removed }`. */
-  releasePrune: 'graceful-restart:release:prune'
+  releasePrune: 'graceful-restart:release:prune',
+  /**
+   * The supervisor began a reload (supervisor/roll.ts), published in the supervisor's process:
+   * `{ pid, generation, workers, surge, bounded, trigger }`; `bounded` when `surge` was set.
+   */
+  rollStart: 'graceful-restart:roll:start',
+  /**
+   * One step of a supervisor reload took over: `{ pid, generation, step, replaced, workers,
+   * slots, pids, drained, waitedMs, durationMs }` (`drained`: the pids that now drain;
+   * `waitedMs`: waiting for draining workers to exit before the step could start).
+   */
+  rollStep: 'graceful-restart:roll:step',
+  /** A supervisor reload ended: `{ pid, generation, ok, replaced, workers, steps, durationMs, reason?, code? }`. */
+  rollEnd: 'graceful-restart:roll:end'
 } as const
 
 export type ChannelName = typeof CHANNELS[keyof typeof CHANNELS]

@@ -23,6 +23,8 @@ export const USAGE = `usage:
       --listen ADDR         socket to bind before any worker starts: PORT, HOST:PORT, [IPv6]:PORT or
                             unix:/path (repeatable); without it, workers ask for the addresses they listen on
       --workers N           processes serving the same sockets (default 1)
+      --surge K             a reload replaces K workers at a time, never more than N + K processes
+                            (draining ones included); default: all N at once
       --user NAME           run workers as this user, with its groups, HOME and USER (needs root)
       --group NAME          the workers' group (default: the user's own)
       --socket-mode MODE    mode of the unix sockets the supervisor binds, such as 0660
@@ -53,7 +55,7 @@ interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
 const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file',
   '--watch', '--watch-debounce', '--fetch', '--releases', '--interval', '--keep', '--prepare', '--public-key',
-  '--user', '--group', '--socket-mode', '--socket-group'])
+  '--user', '--group', '--socket-mode', '--socket-group', '--surge'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
 function invalid (message: string): GracefulError {
@@ -147,6 +149,7 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         command: p.rest,
         listen: p.flags.get('--listen') ?? [],
         workers: number(p, '--workers', 1, 1),
+        surge: one(p, '--surge') === undefined ? undefined : number(p, '--surge', 1, 1),
         pidFile: pidFile === undefined ? undefined : path.resolve(pidFile),
         statusFile: one(p, '--status-file') ?? (pidFile === undefined ? undefined : `${path.resolve(pidFile)}.json`),
         upgradeTimeout: number(p, '--upgrade-timeout', 60_000, 1),
