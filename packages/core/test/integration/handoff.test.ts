@@ -149,6 +149,34 @@ describe('connection handoff', { concurrency: false }, () => {
     t.diagnostic(`/second sent while held before the send: answered by ${next} (old ${old}); requests seen: ${JSON.stringify(seen)}; drain:end ${JSON.stringify(end)}`)
   })
 
+  test('what cannot be passed is drained as before, and drain:end tells them apart: a unix-socket connection falls back and is closed, a TCP one is handed off', { timeout: 60_000 }, async (t) => {
+    const track = tracker(t)
+    const dir = tempDir(t)
+    const sock = path.join(dir, 'app.sock')
+    const app = await startApp(track, dir, { HANDOFF: '1', SERVERS: '2', SOCKET_PATH: sock })
+    const listening = await waitFor(() => events(app.started, 'listening').find((e) => e.pid === app.pid && e.index === 1), { timeoutMs: 5000, what: 'the TCP listener' })
+    const open = async (socket: net.Socket): Promise<ReturnType<typeof rawHttp>> => {
+      await new Promise((resolve) => socket.once('connect', resolve))
+      const client = rawHttp(socket)
+      t.after(() => client.destroy())
+      client.send(get('/'))
+      await client.next()
+      return client
+    }
+    const unix = await open(net.connect(sock))
+    const tcp = await open(net.connect((listening.address as net.AddressInfo).port, '127.0.0.1'))
+    const old = app.pid
+    await handover(app)
+    await waitGone([old])
+    assert.equal((await unix.closed).error, undefined, 'the unix-socket connection closed cleanly by the old generation')
+    tcp.send(get('/after'))
+    const after = await tcp.next()
+    assert.equal(after.headers['x-pid'], String(app.pid), 'the TCP connection answered by the new generation')
+    const end = drainEnds(app.started).find((e) => e.pid === old)
+    t.diagnostic(`drain:end of the old generation: ${JSON.stringify(end)}`)
+    assert.deepEqual({ handedOff: end?.handedOff, fellBack: end?.fellBack, closed: end?.closed }, { handedOff: 1, fellBack: 1, closed: 1 })
+  })
+
   test('HTTPS: sessions resume after a handover (the next generation takes the ticket keys over); an app with its own ticketKeys keeps them', { timeout: 60_000 }, async (t) => {
     const track = tracker(t)
     const dir = tempDir(t)
