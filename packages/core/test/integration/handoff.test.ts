@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
-import { freePort, rounds, startLoad, startNginx, tool, tracker, waitFor, type LoadReport, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, rounds, startLoad, startNginx, tool, tracker, waitFor, type LoadHandle, type LoadReport, type Started, type Tracker } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone, type App } from './app.ts'
 import { rawHttp, get } from '../hardening/raw-http.ts'
 import { tlsFiles } from '../hardening/helpers.ts'
@@ -38,18 +38,24 @@ async function handovers (app: App, n: number, served: () => Record<string, numb
   }
 }
 
-async function keepAliveRun (track: Tracker, dir: string, handoff: boolean, n: number): Promise<{ report: LoadReport, accepted: number, ends: Array<Record<string, unknown>> }> {
-  const app = await startApp(track, dir, { HANDOFF: handoff ? '1' : '0', COUNT_CONNECTIONS: '1' })
-  const load = startLoad({ port: app.port, keepAlive: true, clients: CLIENTS, slowEvery: 50, slowMs: 100, durationMs: 120_000 })
+/** Runs `n` handovers of `app` under `load` once `flowing`; then stops the load and the app. Answers the load's report. */
+async function underLoad (app: App, load: LoadHandle, n: number, flowing: () => boolean, what: string, atStart: () => void = () => {}): Promise<LoadReport> {
   try {
-    await waitFor(() => load.snapshot().connections === CLIENTS && load.snapshot().ok > 200, { timeoutMs: 20_000, what: 'every client connected' })
+    await waitFor(flowing, { timeoutMs: 20_000, what })
+    atStart()
     await handovers(app, n, () => load.snapshot().byPid)
   } finally {
     await load.stop()
   }
-  const report = load.snapshot()
   process.kill(app.pid, 'SIGTERM')
   await waitGone([app.pid])
+  return load.snapshot()
+}
+
+async function keepAliveRun (track: Tracker, dir: string, handoff: boolean, n: number): Promise<{ report: LoadReport, accepted: number, ends: Array<Record<string, unknown>> }> {
+  const app = await startApp(track, dir, { HANDOFF: handoff ? '1' : '0', COUNT_CONNECTIONS: '1' })
+  const load = startLoad({ port: app.port, keepAlive: true, clients: CLIENTS, slowEvery: 50, slowMs: 100, durationMs: 120_000 })
+  const report = await underLoad(app, load, n, () => load.snapshot().connections === CLIENTS && load.snapshot().ok > 200, 'every client connected')
   return { report, accepted: accepted(app.started), ends: drainEnds(app.started) }
 }
 
@@ -249,16 +255,7 @@ describe('connection handoff', { concurrency: false }, () => {
       // 1 request in 5 is a POST nginx must not retry, 1 in 25 takes 100 ms.
       const load = startLoad({ port: front, keepAlive: true, clients: 16, slowEvery: 25, slowMs: 100, postEvery: 5, postPath: '/upload', durationMs: 120_000 })
       let pool = 0
-      try {
-        await waitFor(() => load.snapshot().ok > 500, { timeoutMs: 20_000, what: 'load flowing through nginx' })
-        pool = accepted(app.started)
-        await handovers(app, n, () => load.snapshot().byPid)
-      } finally {
-        await load.stop()
-      }
-      const report = load.snapshot()
-      process.kill(app.pid, 'SIGTERM')
-      await waitGone([app.pid])
+      const report = await underLoad(app, load, n, () => load.snapshot().ok > 500, 'load flowing through nginx', () => { pool = accepted(app.started) })
       await nginx.stop()
       return { report, accepted: accepted(app.started) - pool, errors: nginx.errorLog().split('\n').filter((l) => /\[(error|crit|alert|emerg)\]/.test(l)) }
     }

@@ -65,6 +65,24 @@ async function handedOver (g: Graceful, p: FakePlatform, hello = true): Promise<
   return child as FakeChild & { channel: FakeLink }
 }
 
+/** An old generation with one idle connection, handing over: its offer of that connection is out. */
+async function offered (t: { after: (fn: () => unknown) => unknown }): Promise<{ p: FakePlatform, client: RawClient, child: FakeChild & { channel: FakeLink }, offer: Extract<HandoffMessage, { type: 'offer' }>, ends: Array<Record<string, unknown>> }> {
+  const ends = drainEnds(t)
+  const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
+  const client = await idleClient(t, port)
+  const child = await handedOver(g, p)
+  await waitFor(() => messages(child.channel).some((m) => m.type === 'offer'), { timeoutMs: 5000, what: 'the offer' })
+  const offerAt = messages(child.channel).findIndex((m) => m.type === 'offer')
+  const offer = messages(child.channel)[offerAt]
+  assert.ok(offer?.type === 'offer')
+  assert.ok(child.channel.sent[offerAt]?.handle !== undefined, 'the connection\'s handle goes with the offer')
+  return { p, client, child, offer, ends }
+}
+
+async function exited (p: FakePlatform): Promise<void> {
+  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+}
+
 test('the next generation gets the handover channel when it has something to take over: connections (the option, a plain HTTP server) or TLS ticket keys', async (t) => {
   const plain = await readyGraceful(t)
   void plain.g.handover().catch(() => {})
@@ -98,18 +116,10 @@ test('hello is answered with the TLS ticket keys of each TLS listener (none for 
 })
 
 test('at the drain an idle connection is offered with its socket; a claim is committed: drain:end counts it handed off, not closed, and the channel closes at the drain end', async (t) => {
-  const ends = drainEnds(t)
-  const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
-  await idleClient(t, port)
-  const child = await handedOver(g, p)
-  await waitFor(() => messages(child.channel).some((m) => m.type === 'offer'), { timeoutMs: 5000, what: 'the offer' })
-  const offerAt = messages(child.channel).findIndex((m) => m.type === 'offer')
-  const offer = messages(child.channel)[offerAt]
-  assert.ok(offer?.type === 'offer')
+  const { p, child, offer, ends } = await offered(t)
   assert.equal(offer.key, 'tcp:127.0.0.1:0')
-  assert.ok(child.channel.sent[offerAt]?.handle !== undefined, 'the connection\'s handle goes with the offer')
   child.channel.deliver(encode({ type: 'claim', id: offer.id }))
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await exited(p)
   assert.deepEqual(messages(child.channel).at(-1), { type: 'commit', id: offer.id })
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 1, fellBack: 0, closed: 0 })
   assert.equal(child.channel.disconnected, true)
@@ -117,27 +127,15 @@ test('at the drain an idle connection is offered with its socket; a claim is com
 })
 
 test('a declined offer falls back to the drain without the handoff: the connection closes after idleGrace; counted fellBack and closed', async (t) => {
-  const ends = drainEnds(t)
-  const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
-  const client = await idleClient(t, port)
-  const child = await handedOver(g, p)
-  await waitFor(() => messages(child.channel).some((m) => m.type === 'offer'), { timeoutMs: 5000, what: 'the offer' })
-  const offer = messages(child.channel).find((m) => m.type === 'offer')
-  assert.ok(offer?.type === 'offer')
+  const { p, client, child, offer, ends } = await offered(t)
   child.channel.deliver(encode({ type: 'decline', id: offer.id, reason: 'draining' }))
   assert.equal((await client.closed).error, undefined, 'closed by the old generation, cleanly')
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await exited(p)
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 1, closed: 1 })
 })
 
 test('no claim within the offer timeout (fake clock): the connection stays and serves the request it sent meanwhile with Connection: close; a late claim gets abort', async (t) => {
-  const ends = drainEnds(t)
-  const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
-  const client = await idleClient(t, port)
-  const child = await handedOver(g, p)
-  await waitFor(() => messages(child.channel).some((m) => m.type === 'offer'), { timeoutMs: 5000, what: 'the offer' })
-  const offer = messages(child.channel).find((m) => m.type === 'offer')
-  assert.ok(offer?.type === 'offer')
+  const { p, client, child, offer, ends } = await offered(t)
   // Sent while the offer stands: it waits in the kernel, unread here.
   client.send(get('/meanwhile'))
   const timer = [...p.timers].find(([, { ms }]) => ms === OFFER_TIMEOUT_MS)
@@ -149,7 +147,7 @@ test('no claim within the offer timeout (fake clock): the connection stays and s
   const answer = await client.next()
   assert.equal(answer.status, 200)
   assert.equal(answer.headers.connection, 'close')
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await exited(p)
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 1, closed: 1 })
 })
 
@@ -159,20 +157,16 @@ test('a next generation that never said hello is offered nothing: its connection
   const client = await idleClient(t, port)
   const child = await handedOver(g, p, false)
   await client.closed
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await exited(p)
   assert.deepEqual(messages(child.channel), [])
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 0, closed: 1 })
 })
 
 test('the channel closing under an offer (the next generation died) is a fallback, never a crash', async (t) => {
-  const ends = drainEnds(t)
-  const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
-  const client = await idleClient(t, port)
-  const child = await handedOver(g, p)
-  await waitFor(() => messages(child.channel).some((m) => m.type === 'offer'), { timeoutMs: 5000, what: 'the offer' })
+  const { p, client, child, ends } = await offered(t)
   child.channel.close()
   await client.closed
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await exited(p)
   assert.deepEqual(p.exits, [0])
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 1, closed: 1 })
 })
