@@ -124,6 +124,12 @@ const END_DRAIN_WAIT_MS = 5_000
 const END_DRAIN_POLL_MS = 10
 /** Beyond idleGrace, how long a generation over maxDraining may keep draining by itself. */
 const CAP_GRACE_MS = 1_000
+/**
+ * How long the last generation's exit waits for systemd to take STOPPING=1 (systemd-notify
+ * gives each message as long). Sent as the drain starts, it is usually long gone by then;
+ * after a short drain on a busy machine it may still be queued, and an exit would drop it.
+ */
+const STOPPING_FLUSH_MS = 5_000
 
 function describeDiff (diff: EnvDiff): string {
   const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
@@ -684,7 +690,7 @@ export class Graceful {
       this.#reporter.log('info', `${END_DRAIN_SIGNAL}: ending the drain at once`, { pid, reason, ...endedEarly })
       endNow.abort()
     })
-    if (final && this.#wasLive && this.#inheritance.supervisorPid === undefined) this.#platform.notifySystemd(['STOPPING=1'])
+    const stopping = final && this.#wasLive && this.#inheritance.supervisorPid === undefined ? this.#platform.notifySystemd(['STOPPING=1']) : undefined
     if (final && this.options.shutdownDelay > 0) {
       // Readiness already fails (state is draining); keep serving until the balancer noticed.
       this.#reporter.log('info', `shutdown: not ready; serving for ${this.options.shutdownDelay} ms before draining`, { pid, reason })
@@ -743,12 +749,24 @@ export class Graceful {
     this.#state = 'exited'
     this.#uninstallSignals()
     if (this.options.exit) {
+      if (stopping !== undefined) await this.#flush(stopping, STOPPING_FLUSH_MS)
       // Our handler is gone, so the signal's default action ends the process, as the
       // manager expects of its child. Should the app listen for it too, exit normally.
       if (this.#exitSignal !== undefined && this.#exitCode === 0) this.#platform.kill(this.#platform.pid, this.#exitSignal)
       this.#platform.exit(this.#exitCode)
     }
     return result
+  }
+
+  /** Resolves once `sent` settled, or after `ms` at the latest. */
+  #flush (sent: Promise<void>, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#platform.setTimeout(resolve, ms)
+      void sent.then(() => {
+        this.#platform.clearTimeout(timer)
+        resolve()
+      })
+    })
   }
 
   /**
