@@ -3,10 +3,12 @@ export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, S
 export {
   MARKER_ENV,
   fdCount,
+  fdKinds,
   freePort,
   isAlive,
   killMarked,
   newMarker,
+  openFds,
   processesWithMarker,
   readPidFile,
   rssKb,
@@ -16,7 +18,7 @@ export {
   waitFor,
   waitForPidExit
 } from './process.ts'
-export type { StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
+export type { FdKinds, StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
 export { cleanup, tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'

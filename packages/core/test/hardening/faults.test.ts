@@ -9,9 +9,9 @@ import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { isAlive, openFds, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { FIXTURE as HTTP_APP, arrived, events, handover, setMode, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { PROTOCOL_APP, canConnect, openFds, spawnMarked, zombiesOf } from './helpers.ts'
+import { PROTOCOL_APP, canConnect, spawnMarked, zombiesOf } from './helpers.ts'
 
 interface Outcome { status?: number, pid?: number, error?: string, at: number }
 
