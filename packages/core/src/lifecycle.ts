@@ -23,6 +23,7 @@ import type { Inheritance } from './listeners/inherit.ts'
 import { setKeepAliveTimeout } from './keep-alive.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
 import { resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
+import type { Timer } from './clock.ts'
 import type { Platform } from './platform.ts'
 import { closedBehindOurBack, SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
@@ -261,7 +262,7 @@ export class Graceful {
       throw new GracefulError('ERR_GRACEFUL_INVALID_OPTION', 'attach() the server before it listens: a listening server cannot take over an inherited socket')
     }
     if (this.options.keepAliveTimeout !== undefined) setKeepAliveTimeout(server, this.options.keepAliveTimeout)
-    const attachment: Attachment = { server, tracker: new ConnectionTracker(server), pending: false, key: undefined, unixPath: undefined }
+    const attachment: Attachment = { server, tracker: new ConnectionTracker(server, this.#platform), pending: false, key: undefined, unixPath: undefined }
     this.#attachments.push(attachment)
     const original = server.listen as unknown as ListenFn
     const graceful = this
@@ -340,7 +341,7 @@ export class Graceful {
     if (!this.options.autoReady || this.#readyCheckScheduled) return
     this.#readyCheckScheduled = true
     // Servers that listen in the same tick are all counted before readiness is decided.
-    setImmediate(() => {
+    this.#platform.setImmediate(() => {
       this.#readyCheckScheduled = false
       if (this.#state !== 'starting' || this.#readyPromise !== undefined) return
       const active = this.#attachments.filter((a) => a.pending || a.server.listening)
@@ -402,7 +403,7 @@ export class Graceful {
         const startedMonoUs = this.#inheritance.handoverStartedUs
         if (startedMonoUs !== undefined) {
           const durationMs = Math.round((this.#platform.monotonicUs() - startedMonoUs) / 1000)
-          this.#handoverRecord = { ok: true, generation: this.generation, at: Date.now(), durationMs, startedMonoUs }
+          this.#handoverRecord = { ok: true, generation: this.generation, at: this.#platform.now(), durationMs, startedMonoUs }
         }
         this.#writeStatus()
       })
@@ -438,7 +439,7 @@ export class Graceful {
         { pid: this.#platform.pid, trigger, code, context: this.context.kind })
       if (this.#wasLive) {
         // `graceful-restart reload --wait` reads the outcome here: a refusal, at once.
-        this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs: 0, startedMonoUs: this.#platform.monotonicUs(), reason: `${code}: ${message}` }
+        this.#handoverRecord = { ok: false, generation: this.generation + 1, at: this.#platform.now(), durationMs: 0, startedMonoUs: this.#platform.monotonicUs(), reason: `${code}: ${message}` }
         this.#writeStatus()
       }
       return Promise.reject(new GracefulError(code, message))
@@ -481,7 +482,7 @@ export class Graceful {
         const fd = a.server.listening && a.key !== undefined ? this.#platform.listeningFd(a.server) : undefined
         if (fd !== undefined && a.key !== undefined) listeners.push({ fd, key: a.key })
       }
-      let timer: unknown
+      let timer: Timer | undefined
       let done = false
       const fail = (reason: HandoverError['reason'], message: string, exitCode: number | null = null, signal: string | null = null): void => {
         if (done) return
@@ -498,8 +499,8 @@ export class Graceful {
         void (child?.exited ?? Promise.resolve()).then(() => {
           this.#platform.clearTimeout(killTimer)
           const durationMs = this.#platform.now() - started
-          this.#lastHandover = { ok: false, at: Date.now(), durationMs, reason: message }
-          this.#handoverRecord = { ok: false, generation: this.generation + 1, at: Date.now(), durationMs, startedMonoUs, reason: message }
+          this.#lastHandover = { ok: false, at: this.#platform.now(), durationMs, reason: message }
+          this.#handoverRecord = { ok: false, generation: this.generation + 1, at: this.#platform.now(), durationMs, startedMonoUs, reason: message }
           this.#writeStatus()
           const closed = closedBehindOurBack(serving)
           if (closed.length > 0) {
@@ -561,7 +562,7 @@ export class Graceful {
               child?.release()
               const durationMs = this.#platform.now() - started
               const childPid = child?.pid ?? -1
-              this.#lastHandover = { ok: true, at: Date.now(), durationMs }
+              this.#lastHandover = { ok: true, at: this.#platform.now(), durationMs }
               this.#reporter.event(CHANNELS.handoverReady, 'info', 'next generation ready; draining', { pid, childPid, durationMs })
               resolve({ pid: childPid, durationMs })
               // The child's READY=1 answers the reload that started this handover; a reload
@@ -695,8 +696,8 @@ export class Graceful {
       // Readiness already fails (state is draining); keep serving until the balancer noticed.
       this.#reporter.log('info', `shutdown: not ready; serving for ${this.options.shutdownDelay} ms before draining`, { pid, reason })
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.shutdownDelay)
-        endNow.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+        const timer = this.#platform.setTimeout(resolve, this.options.shutdownDelay)
+        endNow.signal.addEventListener('abort', () => { this.#platform.clearTimeout(timer); resolve() }, { once: true })
       })
     }
     for (const hook of this.#drainingHooks) {

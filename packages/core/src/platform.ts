@@ -10,7 +10,7 @@ import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextG
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
-import { monotonicUs } from './clock.ts'
+import { systemClock, type Clock } from './clock.ts'
 import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
 import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
@@ -18,7 +18,8 @@ import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
 import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
-export interface Platform {
+/** The OS as the lifecycle sees it; time (timers, wall clock, CLOCK_MONOTONIC) is its `Clock`. */
+export interface Platform extends Clock {
   readonly pid: number
   readonly env: NodeJS.ProcessEnv
   canPassSockets: () => boolean
@@ -47,16 +48,11 @@ export interface Platform {
   /** Writes the status beside the PID file (control-status.ts), adding pid and identity. Throws. */
   writeStatus: (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>) => void
   removeStatus: (pidFile: string, pid: number) => void
-  /** CLOCK_MONOTONIC µs (clock.ts): comparable across processes, as systemd's MONOTONIC_USEC. */
-  monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
   /** Every listener the process has for `signal`, this library's own included. */
   signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
-  setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
-  clearTimeout: (timer: unknown) => void
-  now: () => number
 }
 
 function readText (file: string): string {
@@ -65,6 +61,7 @@ function readText (file: string): string {
 
 export function nodePlatform (): Platform {
   return {
+    ...systemClock,
     get pid () { return process.pid },
     env: process.env,
     canPassSockets,
@@ -90,16 +87,12 @@ export function nodePlatform (): Platform {
       writeStatusFile(statusFileOf(pidFile), { kind: 'generation', pid: process.pid, identity: ownIdentity(), ...status })
     },
     removeStatus: (pidFile, pid) => { try { removeStatusFile(statusFileOf(pidFile), pid) } catch {} },
-    monotonicUs,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)
       return () => { process.off(signal, handler) }
     },
     signalListeners: (signal) => process.listeners(signal),
-    exit: (code) => { process.exit(code) },
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },
-    now: () => Date.now()
+    exit: (code) => { process.exit(code) }
   }
 }

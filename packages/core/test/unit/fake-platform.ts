@@ -7,6 +7,7 @@ import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.
 import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 import type { KnownContext, ProcessContext } from '../../src/context.ts'
+import { FakeClock } from './fake-clock.ts'
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -17,7 +18,7 @@ export interface FakeChild {
   exit: (code: number | null, signal?: NodeJS.Signals | null) => void
 }
 
-export class FakePlatform implements Platform {
+export class FakePlatform extends FakeClock implements Platform {
   pid = 100
   env: NodeJS.ProcessEnv = { KEEP: '1' }
   children: FakeChild[] = []
@@ -25,13 +26,10 @@ export class FakePlatform implements Platform {
   pidFiles: Array<[string, number]> = []
   removedPidFiles: string[] = []
   readyReports: Array<[number, number]> = []
-  timers = new Map<number, { fn: () => void, ms: number }>()
   handlers = new Map<string, () => void>()
   /** Listeners of the app's own (NestJS's shutdown hooks, say), run after ours by signal(). */
   otherListeners = new Map<string, Array<() => void>>()
   inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
-  clock = 0
-  #nextTimer = 1
 
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
@@ -103,12 +101,8 @@ export class FakePlatform implements Platform {
 
   removedStatuses: string[] = []
   removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
-  /** CLOCK_MONOTONIC in µs, moved by hand. */
-  monotonic = 1_000_000
-  monotonicUs = (): number => this.monotonic
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
-  now = (): number => this.clock
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }
@@ -117,23 +111,6 @@ export class FakePlatform implements Platform {
   signalListeners = (signal: NodeJS.Signals): Function[] => {
     const ours = this.handlers.get(signal)
     return [...(ours === undefined ? [] : [ours]), ...(this.otherListeners.get(signal) ?? [])]
-  }
-
-  setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
-    const id = this.#nextTimer++
-    this.timers.set(id, { fn, ms })
-    return { id, unref: () => {} } as unknown as { unref: () => void }
-  }
-
-  clearTimeout = (timer: unknown): void => {
-    if (timer !== undefined) this.timers.delete((timer as { id: number }).id)
-  }
-
-  fireTimers (): void {
-    for (const [id, { fn }] of [...this.timers]) {
-      this.timers.delete(id)
-      fn()
-    }
   }
 
   signal (name: string): void {
