@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { canonicalHost } from './address.ts'
+import { hostPort } from './key.ts'
 
 export type SocketInfo =
   | { kind: 'tcp', host: string, port: number, listening: boolean }
@@ -255,7 +256,7 @@ function bound (handle: ServerHandle | number, what: string): BoundSocket {
     handle.close()
     throw bindError(-(osConstants.errno.EADDRINUSE), what)
   }
-  const address = `${out.address?.includes(':') === true ? `[${out.address}]` : out.address ?? ''}:${out.port}`
+  const address = hostPort(out.address ?? '', out.port)
   return { fd: handle.fd, handle, address, close: () => { handle.close() } }
 }
 
@@ -265,10 +266,10 @@ export function bindTcpUnlistened (host: string | undefined, port: number, ipv6O
   const flags = ipv6Only ? TCP_IPV6ONLY : 0
   if (host === undefined) {
     const any6 = create('::', port, 6, undefined, flags)
-    return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), `0.0.0.0:${port}`) : bound(any6, `[::]:${port}`)
+    return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), hostPort('0.0.0.0', port)) : bound(any6, hostPort('::', port))
   }
   const v6 = host.includes(':')
-  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), v6 ? `[${host}]:${port}` : `${host}:${port}`)
+  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), hostPort(host, port))
 }
 
 /** Binds a unix socket path without listening; libuv removes the path when this handle closes. */

@@ -11,6 +11,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { listenerKey, type ListenRequest } from '../listeners/address.ts'
+import { formatKey } from '../listeners/key.ts'
 import { probeUnix } from '../listeners/bind.ts'
 import { bindTcpUnlistened, bindUnixUnlistened, handleForFd, type BoundSocket } from '../listeners/fd.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
@@ -120,7 +121,7 @@ export class SocketTable {
       // systemd sockets that no --listen names are passed on too: the app may claim them by address.
       for (const socket of registry.unclaimed) {
         const info = socket.info
-        const key = info.kind === 'tcp' ? `tcp:${info.host}:${info.port}` : info.kind === 'unix' ? `unix:${info.path}` : undefined
+        const key = info.kind === 'unknown' ? undefined : formatKey(info)
         if (key !== undefined) this.#sockets.push(fromFd(key, socket.fd, 'systemd', describe(socket)))
       }
     } catch (err) {
