@@ -9,6 +9,7 @@
  * left behind once every answer arrived.
  */
 import { GracefulError } from '../errors.ts'
+import { hostPort } from '../listeners/key.ts'
 import { CHANNEL_VERSION, decodeSupervisorMessage, encode, type SocketSpec, type WorkerMessage } from './channel.ts'
 
 /** A listening socket the supervisor passed: a libuv TCP or Pipe handle. */
@@ -90,7 +91,7 @@ export function openSupervisorChannel (offered: number | undefined, end: IpcEnd 
   return {
     askSocket: (socket, index) => new Promise<ReceivedSocket>((resolve, reject) => {
       const id = nextId++
-      const key = socket.kind === 'tcp' ? `${socket.host ?? '*'}:${socket.port}` : socket.path
+      const key = socket.kind === 'tcp' ? hostPort(socket.host, socket.port) : socket.path
       if (pending.size === 0) {
         keepAlive = setInterval(() => {}, 2 ** 30)
         end.on('disconnect', onDisconnect)

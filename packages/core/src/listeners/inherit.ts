@@ -10,7 +10,7 @@ import {
   type DrainingGeneration
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
-import { parseKey } from './key.ts'
+import { normalizeKey, parseKey } from './key.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
 
 export interface InheritedSocket {
@@ -125,7 +125,8 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     if (!socketMatchesKey(info, key, supervisorPid !== undefined)) {
       throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a listening socket for ${key} (${JSON.stringify(info)})`)
     }
-    return { fd, key, source: 'parent', name: undefined, info }
+    // In this release's form, as this generation's own listen() calls name it.
+    return { fd, key: normalizeKey(key), source: 'parent', name: undefined, info }
   })
   return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, handoverStartedUs, ignored: [] }
 }

@@ -1,8 +1,9 @@
 /**
  * The name a listener carries from one generation to the next (GRACEFUL_RESTART_FDS) and
- * between the supervisor and its workers: `tcp:HOST:PORT`, `*` for every address, or
- * `unix:PATH`. Keys cross the handover protocol, so a release reads every form an earlier
- * one wrote. This file is the only one that writes or reads them.
+ * between the supervisor and its workers: `tcp:HOST:PORT` (an IPv6 host in brackets, `*`
+ * for every address) or `unix:PATH`. Keys cross the handover protocol, so a release reads
+ * every form an earlier one wrote: releases before this module wrote IPv6 hosts bare
+ * (`tcp:::1:8080`). This file is the only one that writes or reads them.
  */
 export type ListenerAddress =
   | { kind: 'tcp', host: string | undefined, port: number }
@@ -16,7 +17,13 @@ export function hostPort (host: string | undefined, port: number): string {
 }
 
 export function formatKey (address: ListenerAddress): string {
-  return address.kind === 'unix' ? `unix:${address.path}` : `tcp:${address.host ?? ANY_HOST}:${address.port}`
+  return address.kind === 'unix' ? `unix:${address.path}` : `tcp:${hostPort(address.host, address.port)}`
+}
+
+/** The key in the form this release writes (a key it cannot read is left as it is). */
+export function normalizeKey (key: string): string {
+  const address = parseKey(key)
+  return address === undefined ? key : formatKey(address)
 }
 
 /** What a key names; undefined when it is none. An IPv6 host may come with or without brackets. */

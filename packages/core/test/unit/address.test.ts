@@ -14,7 +14,7 @@ test('parses every listen() form Node accepts into the address it asks for', () 
     [[8080, '127.0.0.1'], 'tcp:127.0.0.1:8080'],
     [[8080, '127.0.0.1', 511, cb], 'tcp:127.0.0.1:8080'],
     [[8080, cb], 'tcp:*:8080'],
-    [[{ port: 0, host: '::1' }], 'tcp:::1:0'],
+    [[{ port: 0, host: '::1' }], 'tcp:[::1]:0'],
     [[{ host: 'localhost' }, cb], 'tcp:localhost:0'],
     [['/tmp/app.sock'], 'unix:/tmp/app.sock'],
     [[{ path: '/tmp/app.sock', readableAll: true }], 'unix:/tmp/app.sock'],
