@@ -12,7 +12,7 @@ import net from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { listenerKey, type ListenRequest } from '../listeners/address.ts'
 import { formatKey } from '../listeners/key.ts'
-import { probeUnix } from '../listeners/bind.ts'
+import { takeOverUnixPath } from '../listeners/unix-path.ts'
 import { bindTcpUnlistened, bindUnixUnlistened, handleForFd, type BoundSocket } from '../listeners/fd.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { ListenerRegistry } from '../listeners/registry.ts'
@@ -154,14 +154,7 @@ export class SocketTable {
   async #bind (spec: SocketSpec): Promise<BoundSocket> {
     if (spec.kind === 'tcp') return bindTcpUnlistened(await bindableHost(spec.host), spec.port, spec.ipv6Only)
     const { path } = spec
-    if (!path.startsWith('\0')) {
-      const state = await probeUnix(path)
-      if (state === 'in-use') {
-        throw Object.assign(new GracefulError('ERR_GRACEFUL_ADDRESS_IN_USE', `unix socket ${path} is served by another process`), { errno: 'EADDRINUSE' })
-      }
-      // A path nobody answers on is a leftover of a crashed process: safe to replace.
-      if (state === 'stale') fs.rmSync(path, { force: true })
-    }
+    if (!path.startsWith('\0')) await takeOverUnixPath(path)
     const bound = bindUnixUnlistened(path)
     if (!path.startsWith('\0')) {
       try {
