@@ -9,6 +9,7 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import net, { type Server } from 'node:net'
+import { constants as osConstants } from 'node:os'
 import type { ProcessContext } from './context.ts'
 import type { HandoverRecord } from './control-status.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
@@ -51,8 +52,6 @@ interface Attachment {
   key: string | undefined
   unixPath: string | undefined
 }
-
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR2: 12 }
 
 /**
  * What a handover (the signal or `handover()`) does where this process runs:
@@ -671,7 +670,7 @@ export class Graceful {
       return
     }
     this.#reporter.log('warn', `${signal} during drain: exiting now`, { signal })
-    this.#platform.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0))
+    this.#platform.exit(128 + (osConstants.signals[signal] ?? 0))
   }
 
   async #drainAndExit (reason: string, final: boolean): Promise<ShutdownResult> {
