@@ -28,6 +28,18 @@ export function monotonicUs (): number {
   return Number(process.hrtime.bigint() / 1000n)
 }
 
+/** Resolves once `promise` settled, or after `ms` on `clock` at the latest (never rejects). */
+export function settledWithin (clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>, promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(resolve, ms)
+    const done = (): void => {
+      clock.clearTimeout(timer)
+      resolve()
+    }
+    promise.then(done, done)
+  })
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonicUs,
