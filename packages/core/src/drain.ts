@@ -1,18 +1,11 @@
 /**
- * Drains one server without losing a request. The order is what measured zero failures:
- * stop accepting first (the next generation holds the same socket, so nothing queued in
- * the kernel is lost); answer everything from now on with `Connection: close`; give idle
- * keep-alive connections a short grace for a request already on its way; at the deadline
- * destroy what is left. `http.Server.close()` is avoided on purpose: since Node 19 it also
- * closes idle connections at once, racing clients that are just sending on them.
- *
- * A connection is idle only when no byte has arrived on it since its last response ended:
- * one carrying part of a request (headers still arriving, or a body) is in flight like any
- * request. Node parses in native code, so no 'data' event says a byte came; the byte count
- * does. It is noted when each response ends (the `http.server.response.finish` channel: a
- * map lookup and a byte count read per response, two for TLS) and compared at drain time.
- * HTTP/2 sessions get a PING, then GOAWAY (goaway.ts): their open streams finish, new ones
- * go to a new connection, which the next generation accepts.
+ * Drains one server in the order the README gives (its drain paragraph, under "How a
+ * handover works"), each connection's fate decided by two pure functions over facts read
+ * at drain time (phaseOf, closesNow); HTTP/2 sessions through goaway.ts. What only the code
+ * needs to know: Node parses in native code, so no 'data' event says a byte came, and
+ * idleness is measured in bytes instead. `socket.bytesRead` is noted when each response ends (the
+ * `http.server.response.finish` channel: a map lookup and a byte count read per response,
+ * two for TLS) and compared at drain time.
  */
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -146,10 +139,6 @@ export class ConnectionTracker {
     else server.on('newListener', watchUpgrades)
   }
 
-  get draining (): boolean {
-    return this.#draining
-  }
-
   #trackSession (session: Http2Session): void {
     this.#sessions.add(session)
     // Marks its socket (through Node's socket proxy, which passes this on) before the
@@ -272,6 +261,22 @@ export class ConnectionTracker {
     return { connections: this.#connections.size + this.#sessions.size, active: active + this.#sessions.size, idle, upgraded }
   }
 
+  get #empty (): boolean {
+    return this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
+  }
+
+  /** Destroys what is left; returns how many connections that was. */
+  #destroyAll (): number {
+    const left = [...this.#connections.keys()]
+    const sessions = [...this.#sessions]
+    const tcp = [...this.#tcp]
+    for (const socket of left) socket.destroy()
+    for (const session of sessions) session.destroy()
+    // Handshakes that never finished; for a TLS server each TCP connection counts once.
+    for (const raw of tcp) raw.destroy()
+    return tcp.length > 0 ? tcp.length : left.length + sessions.length
+  }
+
   /** Stops accepting; in-flight requests finish; resolves once every connection closed. */
   async drain (options: DrainOptions): Promise<DrainResult> {
     const clock = this.#clock
@@ -311,25 +316,15 @@ export class ConnectionTracker {
         }
         if (!finished) reaper = clock.setTimeout(reap, interval)
       }
-      const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
       this.#onChange = () => {
-        if (empty()) finish(0, false)
+        if (this.#empty) finish(0, false)
       }
-      if (empty()) {
+      if (this.#empty) {
         finish(0, false)
         return
       }
       reap()
-      const destroyAll = (timedOut: boolean): void => {
-        const left = [...this.#connections.keys()]
-        const sessions = [...this.#sessions]
-        const tcp = [...this.#tcp]
-        for (const socket of left) socket.destroy()
-        for (const session of sessions) session.destroy()
-        // Handshakes that never finished; for a TLS server each TCP connection counts once.
-        for (const raw of tcp) raw.destroy()
-        finish(tcp.length > 0 ? tcp.length : left.length + sessions.length, timedOut)
-      }
+      const destroyAll = (timedOut: boolean): void => { finish(this.#destroyAll(), timedOut) }
       deadline = clock.setTimeout(() => destroyAll(true), options.drainTimeout)
       if (options.signal?.aborted === true) endNow()
       else options.signal?.addEventListener('abort', endNow, { once: true })
