@@ -1,10 +1,12 @@
 /**
- * The only file that reaches past Node's public API: the fd behind a listening server
- * (needed to pass it to the next generation), what the kernel says about an inherited fd
- * on Linux (needed to refuse a socket we should not own), a connection's response in
- * flight, its newest request and the TCP socket beneath a TLS one (needed by the drain),
- * binding without listening for the supervisor, and listening on a socket the supervisor
- * passed over IPC.
+ * What the package needs of sockets that Node's public API does not give: the fd behind a
+ * listening server (to pass it to the next generation), what the kernel says about an
+ * inherited fd on Linux (to refuse a socket we should not own), a connection's response in
+ * flight, its newest request and the TCP socket beneath a TLS one (for the drain), binding
+ * without listening (for the supervisor), and listening on a socket the supervisor passed
+ * over IPC. Kept in one file so that a Node release that moves them breaks here. (Beyond
+ * sockets: the IPC channel's 'internalMessage', handover/channel.ts, and
+ * process.moduleLoadList, handover/settle-tls.ts.)
  */
 import fs from 'node:fs'
 import { constants as osConstants } from 'node:os'
