@@ -19,7 +19,7 @@ export {
   waitForPidExit
 } from './process.ts'
 export type { FdKinds, StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
-export { cleanup, tracker } from './tracker.ts'
+export { tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'
 export { answeredPids, waitForAnswerFrom } from './answers.ts'
