@@ -7,8 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { tracker, waitFor } from '@graceful-restart/test-utils'
-import type { AfterHookHost, Started } from '@graceful-restart/test-utils'
-import type { Answer } from './http.ts'
+import type { AfterHookHost, Answer, Started } from '@graceful-restart/test-utils'
 
 export interface AppEvent {
   event: string

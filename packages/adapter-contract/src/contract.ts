@@ -9,13 +9,11 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { rounds, startLoad, waitFor } from '@graceful-restart/test-utils'
-import type { LoadReport } from '@graceful-restart/test-utils'
+import { get, rounds, startLoad, waitFor } from '@graceful-restart/test-utils'
+import type { Answer, LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import type { AppEvent } from './app.ts'
 import { SLOW_READY_MS } from './fixture.ts'
-import { get } from './http.ts'
-import type { Answer } from './http.ts'
 
 export interface AdapterContractOptions {
   /** Absolute path of the fixture script (its contract: fixture.ts). */

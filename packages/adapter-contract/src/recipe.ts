@@ -9,11 +9,10 @@
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
-import { readPidFile, rounds, startLoad } from '@graceful-restart/test-utils'
+import { get, readPidFile, rounds, startLoad } from '@graceful-restart/test-utils'
 import type { AfterHookHost, LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import { assertNoFailure, summary } from './contract.ts'
-import { get } from './http.ts'
 
 export interface RecipeContractOptions {
   /** Absolute path of the example's entry script. */

@@ -1,3 +1,5 @@
+export { closeServer, get } from './http.ts'
+export type { Answer, GetOptions } from './http.ts'
 export { startLoad } from './load.ts'
 export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
 export {

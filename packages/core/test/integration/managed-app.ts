@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { pathToFileURL, fileURLToPath } from 'node:url'
-import type { Started } from '@graceful-restart/test-utils'
+import { get, type Started } from '@graceful-restart/test-utils'
 
 const CORE = pathToFileURL(fileURLToPath(new URL('../../src/index.js', import.meta.url))).href
 
@@ -72,8 +72,7 @@ export function appEvents (started: Started, name: string): Array<Record<string,
 /** One request on a new connection; undefined while nobody answers. */
 export async function served (port: number): Promise<{ pid: number, version: string } | undefined> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) })
-    return await res.json() as { pid: number, version: string }
+    return JSON.parse((await get(port, '/', { timeoutMs: 5000 })).body) as { pid: number, version: string }
   } catch {
     return undefined
   }
