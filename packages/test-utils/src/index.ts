@@ -1,5 +1,7 @@
 export { closeServer, get } from './http.ts'
 export type { Answer, GetOptions } from './http.ts'
+export { eventLines, parseEventLine } from './events.ts'
+export type { EventLine } from './events.ts'
 export { startLoad } from './load.ts'
 export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
 export {
