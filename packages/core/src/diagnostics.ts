@@ -44,7 +44,42 @@ export const CHANNELS = {
    * `endedEarly` (`{ active, idle, upgraded }`: what was still open) when a newer generation
    * (`maxDraining`) or an operator ended it at once with SIGWINCH.
    */
-  drainEnd: 'graceful-restart:drain:end'
+  drainEnd: 'graceful-restart:drain:end',
+  /** A watched path changed on disk and settled; a reload follows: `{ pid, paths }`. */
+  releaseChange: 'graceful-restart:release:change',
+  /** The release manifest was polled: `{ url, result: 'new' | 'unchanged' | 'running' | 'refused-before' | 'failed', version?, error? }`. */
+  releaseCheck: 'graceful-restart:release:check',
+  /** A release tarball was downloaded and its sha256 (and signature) verified: `{ version, url, bytes, sha256, signed, durationMs }`. */
+  releaseDownload: 'graceful-restart:release:download',
+  /** A release was unpacked into its directory: `{ version, dir, entries }`. */
+  releaseUnpack: 'graceful-restart:release:unpack',
+  /** The `--prepare` command ran in a release: `{ version, command, durationMs }`. */
+  releasePrepare: 'graceful-restart:release:prepare',
+  /** `current` now points at a release, and a reload starts: `{ version, previous }`. */
+  releaseSwitch: 'graceful-restart:release:switch',
+  /** The workers of a fetched release are ready and serving: `{ version, previous, durationMs }` (from the check that found it). */
+  releaseLive: 'graceful-restart:release:live',
+  /**
+   * A release was refused and is not tried again until the manifest names another one:
+   * `{ version, reason: 'manifest' | 'download' | 'checksum' | 'signature' | 'unpack' | 'prepare' | 'not-ready', message }`.
+   * After 'not-ready', `current` points at the previous release again.
+   */
+  releaseRefused: 'graceful-restart:release:refused',
+  /** Old releases were removed (`--keep`): `{ removed }`. */
+  releasePrune: 'graceful-restart:release:prune',
+  /**
+   * The supervisor began a reload (supervisor/roll.ts), published in the supervisor's process:
+   * `{ pid, generation, workers, surge, bounded, trigger }`; `bounded` when `surge` was set.
+   */
+  rollStart: 'graceful-restart:roll:start',
+  /**
+   * One step of a supervisor reload took over: `{ pid, generation, step, replaced, workers,
+   * slots, pids, drained, waitedMs, durationMs }` (`drained`: the pids that now drain;
+   * `waitedMs`: waiting for draining workers to exit before the step could start).
+   */
+  rollStep: 'graceful-restart:roll:step',
+  /** A supervisor reload ended: `{ pid, generation, ok, replaced, workers, steps, durationMs, reason?, code? }`. */
+  rollEnd: 'graceful-restart:roll:end'
 } as const
 
 export type ChannelName = typeof CHANNELS[keyof typeof CHANNELS]

@@ -16,11 +16,12 @@ import { settledWithin } from './clock.ts'
 import type { ProcessContext } from './context.ts'
 import { CHANNELS, Reporter } from './diagnostics.ts'
 import type { DrainCounts } from './drain.ts'
-import { GracefulError } from './errors.ts'
+import type { GracefulError } from './errors.ts'
 import { drainGeneration, runHooks, type ShutdownResult } from './generation-drain.ts'
+import { watchRelease } from './handover/release-watch.ts'
 import { HandoverAttempt, type AttemptContext, type HandoverResult, type LastHandover } from './handover/attempt.ts'
 import { DrainingGenerations } from './handover/draining-cap.ts'
-import { handoverPolicy, processContext, refuseHandover, reportContext, type HandoverPolicy } from './handover/policy.ts'
+import { cannotHandOver, handoverPolicy, processContext, refuseHandover, reportContext, type HandoverPolicy } from './handover/policy.ts'
 import type { Inheritance } from './listeners/inherit.ts'
 import { ListenerRegistry } from './listeners/registry.ts'
 import { reloadSignal, resolveOptions, type GracefulOptions, type ResolvedOptions } from './options.ts'
@@ -28,6 +29,7 @@ import type { Platform } from './platform.ts'
 import { roleOf, type Role } from './role.ts'
 import { SignalConflictGuard } from './signal-conflicts.ts'
 import { installSignals } from './signals.ts'
+import type { ReleaseWatch } from './release/watch.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
 
@@ -59,6 +61,8 @@ export class Graceful {
   /** Set when a manager's restart signal started the drain: the process ends by it. */
   #exitSignal: NodeJS.Signals | undefined
   #lastHandover: LastHandover | undefined
+  /** The `watch` option: runs while this generation is the live one, from ready until its drain. */
+  readonly #watch: ReleaseWatch | undefined
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
@@ -78,6 +82,8 @@ export class Graceful {
       envOrigin: platform.captureEnv(this.#inheritance.envFromFiles ?? [], this.options.envFile),
       draining: new DrainingGenerations(this.#inheritance.draining ?? [], platform, this.#reporter, this.options)
     }
+    this.#watch = watchRelease(this.options, this.#role.supervisorPid !== undefined, this.#handovers.launch.cwd, platform, this.#reporter,
+      { running: () => this.#handover?.promise, live: () => this.#state === 'ready', handover: () => this.handover('watch') })
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#attachments = new Attachments({
       clock: platform, registry: new ListenerRegistry(this.#inheritance.sockets), pid: platform.pid, supplier: this.#role.supplier,
@@ -173,6 +179,7 @@ export class Graceful {
       supervisorGone: () => { this.shutdown('supervisor-gone').catch(() => {}) }
     })
     this.#reporter.event(CHANNELS.ready, 'info', 'ready', { pid: this.#platform.pid, generation: this.generation, listeners: this.#attachments.keys(), context: this.context.kind })
+    this.#watch?.start()
     this.#signalConflicts.check()
   }
 
@@ -204,15 +211,10 @@ export class Graceful {
       return Promise.reject(err)
     }
     if (this.#handover !== undefined) return this.#handover.absorb(trigger)
-    if (this.#state !== 'ready') {
-      const err = new GracefulError(this.#state === 'starting' ? 'ERR_GRACEFUL_NOT_READY' : 'ERR_GRACEFUL_SHUTTING_DOWN', `cannot hand over while ${this.#state}`)
-      this.#reporter.log('warn', `${trigger} ignored: ${err.message}`, { code: err.code })
-      return Promise.reject(err)
-    }
-    if (!this.#platform.canPassSockets()) {
-      const err = new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'this platform cannot pass listening sockets to a new process; only graceful shutdown is available')
-      this.#reporter.log('warn', err.message, { code: err.code })
-      return Promise.reject(err)
+    const notNow = cannotHandOver(this.#state, this.#platform.canPassSockets(), trigger)
+    if (notNow !== undefined) {
+      this.#reporter.log('warn', notNow.log, { code: notNow.error.code })
+      return Promise.reject(notNow.error)
     }
     this.#state = 'handing-over'
     // A listener added after ready (enableShutdownHooks() after listen()) is running now too.
@@ -264,6 +266,7 @@ export class Graceful {
   }
 
   async #drainAndExit (reason: string, final: boolean): Promise<ShutdownResult> {
+    this.#watch?.stop()
     // Without a handover to abort, nothing is awaited: readiness fails from the call on.
     if (this.#handover !== undefined) {
       const running = this.#handover
@@ -292,6 +295,7 @@ export class Graceful {
 
   /** Removes the signal handlers (tests, or an app that takes over signal handling). */
   close (): void {
+    this.#watch?.stop()
     this.#uninstallSignals()
     this.#uninstallSignals = () => {}
   }

@@ -22,6 +22,7 @@ export const DEFAULT_DRAIN_TIMEOUT = 30_000
 export const DEFAULT_IDLE_GRACE = 1_000
 export const DEFAULT_SHUTDOWN_DELAY = 0
 export const DEFAULT_MAX_DRAINING = 3
+export const DEFAULT_WATCH_DEBOUNCE = 500
 
 export interface GracefulOptions {
   /** How long the next generation may take to become ready before it is killed (ms). Default 60 s. */
@@ -80,6 +81,15 @@ export interface GracefulOptions {
    */
   keepAliveTimeout?: number
   /**
+   * Hand over by itself when the release changes on disk: the target of a symlink
+   * (`current -> releases/v8`), or the content of a file (a build stamp, package.json, the
+   * entry) or the listing of a directory. Relative paths are taken from the logical working
+   * directory (`$PWD`, through symlinks). Ignored under `graceful-restart run` (use `--watch`).
+   */
+  watch?: string | string[]
+  /** Quiet time after the last change on disk before the handover starts (ms). Default 500. */
+  watchDebounce?: number
+  /**
    * Where this process runs, which decides what a handover signal does. Default `'auto'`:
    * detected at start-up (nodemon, `node --watch`, `tsx watch`, PM2, a cluster worker, the
    * supervisor, systemd, PID 1 or a wrapper as PID 1 in a container). Name a context to
@@ -109,6 +119,8 @@ export interface ResolvedOptions {
   envFile: string[]
   maxDraining: number
   keepAliveTimeout: number | undefined
+  watch: string[]
+  watchDebounce: number
   context: 'auto' | SettableContext
 }
 
@@ -150,11 +162,11 @@ function resolveSignals (value: GracefulOptions['signals']): Map<RoutableSignal,
   return table
 }
 
-function resolveEnvFiles (value: unknown): string[] {
+function resolvePaths (name: string, value: unknown): string[] {
   if (value === undefined) return []
   const list = Array.isArray(value) ? value as unknown[] : [value]
   if (list.length === 0 || !list.every((file) => typeof file === 'string' && file !== '' && !file.includes('\0'))) {
-    throwInvalid('envFile', 'a path or a non-empty array of paths', value)
+    throwInvalid(name, 'a path or a non-empty array of paths', value)
   }
   return list as string[]
 }
@@ -182,7 +194,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined
   if (proto !== Object.prototype && proto !== null) throwInvalid('options', 'a plain object', Array.isArray(options) ? 'an array' : options)
   const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
-    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout', 'context'])
+    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout', 'watch', 'watchDebounce', 'context'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
   }
@@ -210,9 +222,11 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     onUpgradedSocket: optionalFunction('onUpgradedSocket', options.onUpgradedSocket),
     logger: options.logger,
     exit: options.exit ?? true,
-    envFile: resolveEnvFiles(options.envFile),
+    envFile: resolvePaths('envFile', options.envFile),
     maxDraining: resolveMaxDraining(options.maxDraining),
     keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0),
+    watch: resolvePaths('watch', options.watch),
+    watchDebounce: duration('watchDebounce', options.watchDebounce, DEFAULT_WATCH_DEBOUNCE, 0),
     context: options.context ?? 'auto'
   }
 }

@@ -16,6 +16,7 @@ import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
 import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
+import { ReleaseWatcher, type ReleaseWatch, type ReleaseWatchOptions } from './release/watch.ts'
 import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
 
 /** The OS as the lifecycle sees it; time (timers, wall clock, CLOCK_MONOTONIC) is its `Clock`. */
@@ -53,6 +54,8 @@ export interface Platform extends Clock {
   /** Every listener the process has for `signal`, this library's own included. */
   signalListeners: (signal: NodeJS.Signals) => readonly Function[]
   exit: (code: number) => void
+  /** Watches a release on disk (the `watch` option); reads its fingerprint at once. */
+  watchRelease: (options: ReleaseWatchOptions) => ReleaseWatch
 }
 
 function readText (file: string): string {
@@ -93,6 +96,7 @@ export function nodePlatform (): Platform {
       return () => { process.off(signal, handler) }
     },
     signalListeners: (signal) => process.listeners(signal),
-    exit: (code) => { process.exit(code) }
+    exit: (code) => { process.exit(code) },
+    watchRelease: (options) => new ReleaseWatcher(options)
   }
 }

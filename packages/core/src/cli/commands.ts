@@ -4,6 +4,7 @@ import { statusFileOf } from '../control-status.ts'
 import { GracefulError } from '../errors.ts'
 import { captureLaunch } from '../handover/launch.ts'
 import { readInheritance } from '../listeners/inherit.ts'
+import { releaseSources } from '../release/cli.ts'
 import {
   canSwitchTo, effectiveCapabilities, findSetpriv, parseGroups, parseSocketMode, readAccountFiles, resolveCredentials, resolveGroup, type AccountFiles
 } from '../supervisor/credentials.ts'
@@ -22,6 +23,8 @@ export const USAGE = `usage:
       --listen ADDR         socket to bind before any worker starts: PORT, HOST:PORT, [IPv6]:PORT or
                             unix:/path (repeatable); without it, workers ask for the addresses they listen on
       --workers N           processes serving the same sockets (default 1)
+      --surge K             a reload replaces K workers at a time, never more than N + K processes
+                            (draining ones included); default: all N at once
       --user NAME           run workers as this user, with its groups, HOME and USER (needs root)
       --group NAME          the workers' group (default: the user's own)
       --socket-mode MODE    mode of the unix sockets the supervisor binds, such as 0660
@@ -32,6 +35,14 @@ export const USAGE = `usage:
       --drain-timeout MS    how long old workers may drain before SIGKILL (default 30000, +5 s)
       --max-draining N      old generations draining at once; the oldest ends its drain first (default 3)
       --env-file FILE       read again at each reload; fills in variables the environment does not set (repeatable)
+      --watch PATH          reload when PATH changes on disk: a symlink's target, a file's content, a directory's listing (repeatable)
+      --watch-debounce MS   quiet time after the last change before the reload (default 500)
+      --fetch URL           poll this release manifest ({ "version", "url", "sha256" }); the workers run from DIR/current
+      --releases DIR        where --fetch unpacks releases (DIR/<version>) and points DIR/current
+      --interval TIME       between two checks of the manifest: 30s, 500ms, 5m (default 30s)
+      --keep N              releases kept on disk, the running one included (default 3)
+      --prepare CMD         run by sh in a new release before it goes live (say "npm ci --omit=dev")
+      --public-key FILE     ed25519 public key (PEM): releases need a valid "signature" in the manifest
   graceful-restart reload --pid-file FILE [--wait] [--timeout MS]   --wait: exit 0 taken over, 1 rolled back
   graceful-restart stop   --pid-file FILE [--timeout MS]
   graceful-restart status --pid-file FILE [--json]                  exit 0 running, 3 not running
@@ -43,7 +54,8 @@ signals to the supervisor: SIGUSR2 or SIGHUP reload; SIGTERM, SIGINT or SIGQUIT 
 interface Parsed { flags: Map<string, string[]>, rest: string[] }
 
 const VALUED = new Set(['--listen', '--workers', '--pid-file', '--status-file', '--upgrade-timeout', '--drain-timeout', '--timeout', '--max-draining', '--env-file',
-  '--user', '--group', '--socket-mode', '--socket-group'])
+  '--watch', '--watch-debounce', '--fetch', '--releases', '--interval', '--keep', '--prepare', '--public-key',
+  '--user', '--group', '--socket-mode', '--socket-group', '--surge'])
 const BOOLEAN = new Set(['--wait', '--json', '--help'])
 
 function invalid (message: string): GracefulError {
@@ -115,6 +127,20 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
     case 'run': {
       if (p.rest.length === 0) throw invalid('run needs a command after --')
       const pidFile = one(p, '--pid-file')
+      const log = (msg: string): void => { io.stderr.write(`graceful-restart[${process.pid}]: ${msg}\n`) }
+      const release = releaseSources({
+        watch: p.flags.get('--watch') ?? [],
+        watchDebounce: p.flags.has('--watch-debounce') ? number(p, '--watch-debounce', 0, 0) : undefined,
+        fetch: one(p, '--fetch'),
+        releases: one(p, '--releases'),
+        interval: one(p, '--interval'),
+        keep: p.flags.has('--keep') ? number(p, '--keep', 0, 1) : undefined,
+        prepare: one(p, '--prepare'),
+        publicKey: one(p, '--public-key'),
+        env: io.env,
+        cwd: captureLaunch().cwd
+      }, invalid)
+      await release.fetcher?.installFirst(log)
       let files: AccountFiles | undefined
       const { user, unixSockets } = identityOptions(
         { user: one(p, '--user'), group: one(p, '--group'), socketMode: one(p, '--socket-mode'), socketGroup: one(p, '--socket-group') },
@@ -123,16 +149,18 @@ export async function run (args: string[], io: CliIo): Promise<number | undefine
         command: p.rest,
         listen: p.flags.get('--listen') ?? [],
         workers: number(p, '--workers', 1, 1),
+        surge: one(p, '--surge') === undefined ? undefined : number(p, '--surge', 1, 1),
         pidFile: pidFile === undefined ? undefined : path.resolve(pidFile),
         statusFile: one(p, '--status-file') ?? (pidFile === undefined ? undefined : `${path.resolve(pidFile)}.json`),
         upgradeTimeout: number(p, '--upgrade-timeout', 60_000, 1),
         drainTimeout: number(p, '--drain-timeout', 30_000, 0),
         reloadSignals: ['SIGUSR2', 'SIGHUP'],
-        cwd: captureLaunch().cwd,
+        cwd: release.fetcher?.current ?? captureLaunch().cwd,
         env: io.env,
         envFiles: p.flags.get('--env-file') ?? [],
         maxDraining: number(p, '--max-draining', 3, 1),
         systemd: readInheritance({ env: io.env, pid: process.pid, ppid: process.ppid }).sockets,
+        sources: release.sources,
         user,
         setpriv: user === undefined ? undefined : findSetpriv(),
         unixSockets,

@@ -90,7 +90,10 @@ export class DrainingGenerations {
   #endOverdue (over: DrainingGeneration[], told: Map<number, number>, graceUs: number, now: number): DrainingGeneration[] {
     const left = over.filter((g) => this.#isAlive(g))
     for (const g of left) {
-      if (told.has(g.pid) || (g.sinceUs !== undefined && now < g.sinceUs + graceUs)) continue
+      // A drain whose start is not known yet (the parent's, if its ready report is still
+      // being taken; one passed by an older release) is counted from now.
+      g.sinceUs ??= now
+      if (told.has(g.pid) || now < g.sinceUs + graceUs) continue
       told.set(g.pid, now)
       this.#reporter.log('info', `maxDraining ${this.#maxDraining}: ending the drain of generation pid ${g.pid} at once`, { pid: this.#platform.pid, ended: g.pid })
       this.#platform.kill(g.pid, END_DRAIN_SIGNAL)

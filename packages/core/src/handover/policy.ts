@@ -98,3 +98,19 @@ export function refuseHandover (reporter: Reporter, context: ProcessContext, ref
     { pid, trigger, code, context: context.kind })
   return new GracefulError(code, message)
 }
+
+/**
+ * Why a generation in `state` cannot start a handover now (a handover under way is joined,
+ * not refused), with the line to log; undefined when it can.
+ */
+export function cannotHandOver (state: string, canPassSockets: boolean, trigger: string): { error: GracefulError, log: string } | undefined {
+  if (state !== 'ready') {
+    const error = new GracefulError(state === 'starting' ? 'ERR_GRACEFUL_NOT_READY' : 'ERR_GRACEFUL_SHUTTING_DOWN', `cannot hand over while ${state}`)
+    return { error, log: `${trigger} ignored: ${error.message}` }
+  }
+  if (!canPassSockets) {
+    const error = new GracefulError('ERR_GRACEFUL_NOT_SUPPORTED', 'this platform cannot pass listening sockets to a new process; only graceful shutdown is available')
+    return { error, log: error.message }
+  }
+  return undefined
+}

@@ -3,15 +3,18 @@
  * change, so `graceful-restart status` needs no socket or protocol to read it. The fields
  * every status file has (identity, last handover) are in ../control-status.ts.
  */
+import type { RollStatus } from './roll.ts'
 import {
   ago, formatHandover, readStatusFile, writeStatusFile, type HandoverRecord, type StatusBase
 } from '../control-status.ts'
+import { formatReleaseStatus, type ReleaseStatus } from '../release/source.ts'
 
 export interface WorkerStatus {
   slot: number
   pid: number | undefined
   generation: number
-  state: 'starting' | 'ready' | 'draining'
+  /** 'restarting': it exited on its own and waits for its restart (backoff). */
+  state: 'starting' | 'ready' | 'draining' | 'restarting'
   startedAt: number
   restarts: number
 }
@@ -38,8 +41,12 @@ export interface SupervisorStatus extends StatusBase {
   listeners: string[]
   sockets?: SocketStatus[]
   workers: WorkerStatus[]
+  /** The last reload's roll; absent until the first reload. */
+  roll?: RollStatus | undefined
   handovers: { ok: number, failed: number }
   crashLoop: { since: number, crashes: number } | undefined
+  /** `--watch` / `--fetch`: the running release, the last check, what was refused and why. */
+  release?: ReleaseStatus | undefined
 }
 
 export function writeStatus (file: string, status: SupervisorStatus): void {
@@ -75,9 +82,20 @@ export function formatStatus (status: SupervisorStatus, alive: boolean, now = Da
     `generation  ${status.generation}   handovers ok ${status.handovers.ok}, failed ${status.handovers.failed}`
   ]
   lines.push(formatHandover(status.lastHandover, now))
+  if (status.release !== undefined) lines.push(...formatReleaseStatus(status.release, now))
+  if (status.roll !== undefined) lines.push(formatRoll(status.roll, now))
   if (status.crashLoop !== undefined) lines.push(`crash loop  ${status.crashLoop.crashes} worker crashes since ${ago(now - status.crashLoop.since)} ago`)
   for (const w of status.workers) {
     lines.push(`worker ${w.slot}    pid ${w.pid ?? '-'}  generation ${w.generation}  ${w.state}  up ${ago(now - w.startedAt)}  restarts ${w.restarts}`)
   }
   return lines.join('\n')
+}
+
+/** `roll        2/4 on g5 (2 on g4), 1 at a time: STOPPED after 2345 ms: <why>` */
+function formatRoll (roll: RollStatus, now: number): string {
+  const others = roll.serving.filter((g) => g.generation !== roll.generation).map((g) => `${g.workers} on g${g.generation}`)
+  const head = `roll        ${roll.replaced}/${roll.workers} on g${roll.generation}${others.length > 0 ? ` (${others.join(', ')})` : ''}, ${roll.surge} at a time`
+  if (roll.state === 'rolling') return `${head}: rolling for ${ago(now - roll.startedAt)}`
+  if (roll.state === 'done') return `${head}: done in ${roll.durationMs ?? '?'} ms`
+  return `${head}: STOPPED after ${roll.durationMs ?? '?'} ms: ${roll.reason ?? 'unknown'}`
 }

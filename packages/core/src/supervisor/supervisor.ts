@@ -1,10 +1,11 @@
 /**
  * `graceful-restart run`: a resident process with a stable PID that owns the listening
- * sockets and runs the app as N workers. A reload starts a full new set of workers beside
- * the old one (never fewer than N ready), waits until every new worker is ready, then
- * drains the old set; if any new worker fails, the new set is stopped and the old one keeps
- * serving. Workers that die on their own are restarted with backoff; a crash loop is
- * reported in the status, not hidden.
+ * sockets and runs the app as N workers. A reload replaces them as a roll (roll.ts): new
+ * workers start beside the old ones (all N at once, or `surge` at a time), and each old
+ * worker drains only once its replacement is ready, so never fewer than N are ready; if a
+ * new worker fails, the roll stops and the workers serving keep serving. Workers that die
+ * on their own are restarted with backoff, as their own generation's release (release.ts);
+ * a crash loop is reported in the status, not hidden.
  */
 import fs from 'node:fs'
 import type { Writable } from 'node:stream'
@@ -16,9 +17,12 @@ import { spawnGeneration, type NextGeneration } from '../handover/spawn.ts'
 import { ownIdentity } from '../identity.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { removePidFile, writePidFile } from '../pidfile.ts'
+import type { ReleaseHost, ReleaseSource } from '../release/source.ts'
 import { startAs, userEnv, type Credentials } from './credentials.ts'
 import { CHANNEL_VERSION, decodeWorkerMessage, encode, type SupervisorMessage } from '../handover/channel.ts'
 import { labelLines } from './output.ts'
+import { pinLaunch, type Release } from './release.ts'
+import { resolveWorkers, Roll, type RollHost } from './roll.ts'
 import { SocketTable, specKey, type UnixSocketOptions } from './sockets.ts'
 import { writeStatus, type HandoverStatus, type SocketStatus, type SupervisorStatus, type WorkerStatus } from './status.ts'
 
@@ -26,6 +30,12 @@ export interface SupervisorOptions {
   command: string[]
   listen: string[]
   workers: number
+  /**
+   * Workers a reload starts at a time (1 to `workers`): at most `workers + surge` processes
+   * exist, draining ones included. Undefined: all at once, earlier generations still
+   * draining not counted (they are bounded by `maxDraining`).
+   */
+  surge?: number | undefined
   pidFile: string | undefined
   statusFile: string | undefined
   upgradeTimeout: number
@@ -39,6 +49,8 @@ export interface SupervisorOptions {
   /** At most this many old generations drain at once (see `maxDraining` of the core). */
   maxDraining: number
   systemd: InheritedSocket[]
+  /** `--watch`, `--fetch`: started once the first workers run, stopped with the supervisor. */
+  sources?: ReleaseSource[]
   /** `--user`/`--group`: run workers as this user (the supervisor keeps its own identity). */
   user?: Credentials | undefined
   /** Where setpriv is, to give workers their supplementary groups; undefined: spawn's uid/gid only. */
@@ -54,8 +66,11 @@ interface Worker {
   slot: number
   generation: number
   proc: NextGeneration
-  env: NodeJS.ProcessEnv
+  pid: number | undefined
+  release: Release
   state: WorkerStatus['state']
+  /** Set once it exited: a slot's worker may be dead while its restart waits. */
+  gone: boolean
   startedAt: number
   restarts: number
   ready: Promise<void>
@@ -93,6 +108,7 @@ export class Supervisor {
   #crashes: number[] = []
   #crashLoop: SupervisorStatus['crashLoop']
   #lastHandover: HandoverStatus | undefined
+  #roll: Roll<Worker> | undefined
   readonly #handovers = { ok: 0, failed: 0 }
   readonly #startedAt = Date.now()
   readonly #handlers: Array<[NodeJS.Signals, () => void]> = []
@@ -101,7 +117,7 @@ export class Supervisor {
   #keepAlive: NodeJS.Timeout | undefined
 
   constructor (options: SupervisorOptions) {
-    this.#o = options
+    this.#o = { ...options, ...resolveWorkers(options.workers, options.surge) }
     this.#sockets = new SocketTable(options.unixSockets)
   }
 
@@ -109,18 +125,20 @@ export class Supervisor {
     this.#o.stderr.write(`graceful-restart[${process.pid}]: ${msg}\n`)
   }
 
-  #envFor (generation: number, previous: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  /** The release a new generation runs: the environment files read again, the working directory resolved. */
+  #releaseFor (generation: number, previous: NodeJS.ProcessEnv | undefined): Release {
     const env = withEnvFiles(this.#o.env, this.#o.envFiles, this.#o.cwd, (file) => fs.readFileSync(file, 'utf8'))
     if (previous !== undefined) {
       const diff = envDiff(previous, env)
       const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
       this.#log(`generation ${generation} environment: ${parts.length === 0 ? 'unchanged' : parts.join('; ')}`)
     }
-    return env
+    const launch = pinLaunch(this.#launch())
+    return { generation, env, launch }
   }
 
   async start (): Promise<void> {
-    const env = this.#envFor(1, undefined)
+    const release = this.#releaseFor(1, undefined)
     await this.#sockets.open(this.#o.listen, this.#o.systemd)
     this.#keepAlive = setInterval(() => {}, 2 ** 30)
     if (process.pid === 1) this.#watchOrphans()
@@ -135,12 +153,27 @@ export class Supervisor {
     this.#log(`supervising \`${this.#o.command.join(' ')}\` with ${this.#o.workers} worker(s) on ${this.#sockets.all.map((s) => s.key).join(', ') || 'no sockets yet (workers ask for theirs)'}` +
       (user === undefined ? '' : ` as ${user.user} (uid ${user.uid}, gid ${user.gid}, groups ${user.groups.join(',')})`))
     if (user !== undefined) {
-      const { lost } = startAs(user, this.#launch(), this.#o.setpriv)
+      const { lost } = startAs(user, release.launch, this.#o.setpriv)
       if (lost.length > 0) this.#log(`setpriv not found: workers run as uid ${user.uid} gid ${user.gid} without their supplementary groups ${lost.join(',')} (install util-linux's setpriv to keep them)`)
     }
-    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, 1, 0, env))
+    for (let slot = 0; slot < this.#o.workers; slot++) this.#serving.set(slot, this.#spawn(slot, release, 0))
     this.#state = 'running'
+    for (const source of this.#o.sources ?? []) source.start(this.#releaseHost())
     this.#writeStatus()
+  }
+
+  #releaseHost (): ReleaseHost {
+    return {
+      reload: async (trigger) => {
+        // A reload already running may have started before the release changed.
+        await this.#reload?.catch(() => {})
+        // reload() does nothing while stopping; a source must not take that for a success.
+        if (this.#state === 'stopping') throw new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'the supervisor is stopping')
+        await this.reload(trigger)
+      },
+      changed: () => this.#writeStatus(),
+      log: (msg) => this.#log(msg)
+    }
   }
 
   // As PID 1, processes orphaned inside the container are re-parented here. Node reaps
@@ -164,18 +197,19 @@ export class Supervisor {
     this.#handlers.push([signal, handler])
   }
 
-  #spawn (slot: number, generation: number, restarts: number, env: NodeJS.ProcessEnv): Worker {
+  #spawn (slot: number, release: Release, restarts: number): Worker {
+    const { generation, env } = release
     let resolveReady: () => void = () => {}
     let rejectReady: (err: Error) => void = () => {}
     const ready = new Promise<void>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
     ready.catch(() => {}) // observed by whoever waits for it; a crash is handled in #onExit
     const worker = {
-      slot, generation, env, state: 'starting', startedAt: Date.now(), restarts, ready
+      slot, generation, release, state: 'starting', gone: false, startedAt: Date.now(), restarts, ready
     } as Worker
     const user = this.#o.user
-    const as = user === undefined ? undefined : startAs(user, this.#launch(), this.#o.setpriv)
+    const as = user === undefined ? undefined : startAs(user, release.launch, this.#o.setpriv)
     worker.proc = spawnGeneration({
-      launch: as?.launch ?? this.#launch(),
+      launch: as?.launch ?? release.launch,
       env: user === undefined ? env : userEnv(env, user),
       listeners: this.#sockets.all.map((s) => ({ fd: s.fd, key: s.key })),
       parentPid: process.pid,
@@ -192,6 +226,7 @@ export class Supervisor {
       onExit: (code, signal) => rejectReady(new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `worker ${slot} of generation ${generation} exited before it was ready (${signal ?? `code ${String(code)}`})`)),
       onError: (err) => rejectReady(new GracefulError('ERR_GRACEFUL_SPAWN', `cannot start \`${this.#o.command.join(' ')}\`: ${err.message}`))
     })
+    worker.pid = worker.proc.pid
     const label = `[g${generation} w${slot} ${worker.proc.pid ?? '-'}]`
     labelLines(worker.proc.stdout, this.#o.stdout, label)
     labelLines(worker.proc.stderr, this.#o.stderr, label)
@@ -263,10 +298,12 @@ export class Supervisor {
 
   #onExit (worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(worker.killTimer)
+    worker.gone = true
     const how = signal ?? `code ${String(code)}`
     if (this.#draining.delete(worker)) {
       this.#log(`worker ${worker.slot} of generation ${worker.generation} (pid ${worker.proc.pid ?? '-'}) drained and exited (${how})`)
     } else if (this.#serving.get(worker.slot) === worker && this.#state !== 'stopping') {
+      worker.state = 'restarting'
       this.#onCrash(worker, how)
     }
     this.#writeStatus()
@@ -286,7 +323,7 @@ export class Supervisor {
     this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how}); restarting in ${delay} ms`)
     const timer = setTimeout(() => {
       if (this.#state === 'stopping' || this.#serving.get(worker.slot) !== worker) return
-      const next = this.#spawn(worker.slot, worker.generation, worker.restarts + 1, worker.env)
+      const next = this.#spawn(worker.slot, worker.release, worker.restarts + 1)
       this.#serving.set(worker.slot, next)
       void next.ready.then(() => {
         if (this.#crashLoop !== undefined && Date.now() - (this.#crashes.at(-1) ?? 0) > CRASH_WINDOW) this.#crashLoop = undefined
@@ -296,7 +333,7 @@ export class Supervisor {
     void timer
   }
 
-  /** Starts a new set of workers and, once all are ready, drains the old set. */
+  /** Replaces every worker by one of a new generation (roll.ts); rejects when the roll stopped. */
   reload (trigger = 'api'): Promise<void> {
     if (this.#reload !== undefined) {
       this.#log(`${trigger}: a reload is already running; not starting another`)
@@ -315,60 +352,85 @@ export class Supervisor {
     const generation = ++this.#generation
     const started = Date.now()
     const startedMonoUs = monotonicUs()
-    this.#log(`${trigger}: starting generation ${generation}`)
-    let env: NodeJS.ProcessEnv
+    const { surge, workers } = this.#o
+    this.#log(`${trigger}: starting generation ${generation}${surge === undefined ? '' : ` (${workers} workers, ${surge} at a time)`}`)
+    const failed = (reason: string): void => {
+      this.#handovers.failed++
+      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
+      if (this.#state === 'reloading') this.#state = 'running'
+      this.#writeStatus()
+    }
+    let release: Release
     try {
-      env = this.#envFor(generation, [...this.#serving.values()][0]?.env)
+      const newest = [...this.#serving.values()].sort((a, b) => b.generation - a.generation)[0]
+      release = this.#releaseFor(generation, newest?.release.env)
     } catch (err) {
       const reason = `cannot read --env-file: ${(err as Error).message}`
       this.#log(`reload failed, the old workers keep serving: ${reason}`)
-      this.#handovers.failed++
-      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
-      if (this.#state === 'reloading') this.#state = 'running'
-      this.#writeStatus()
+      failed(reason)
       throw new GracefulError('ERR_GRACEFUL_SPAWN', reason)
     }
     await this.#makeRoom()
-    const fresh = [...this.#serving.keys()].map((slot) => this.#spawn(slot, generation, 0, env))
-    for (const w of fresh) this.#incoming.add(w)
+    const roll = this.#roll = new Roll(this.#rollHost(release), generation, trigger)
     this.#writeStatus()
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `generation ${generation} not ready within ${this.#o.upgradeTimeout} ms`)), this.#o.upgradeTimeout)
-    })
-    try {
-      await Promise.race([Promise.all(fresh.map((w) => w.ready)), timeout])
-    } catch (err) {
-      clearTimeout(timer)
-      const reason = (err as Error).message
-      this.#log(`reload failed, the old workers keep serving: ${reason}`)
-      for (const w of fresh) this.#terminate(w)
-      await Promise.all(fresh.map((w) => w.exited))
-      for (const w of fresh) this.#incoming.delete(w)
-      this.#handovers.failed++
-      this.#lastHandover = { ok: false, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs, reason }
-      if (this.#state === 'reloading') this.#state = 'running'
-      this.#writeStatus()
-      throw err
-    }
-    clearTimeout(timer)
-    for (const w of fresh) {
-      this.#incoming.delete(w)
-      const old = this.#serving.get(w.slot)
-      this.#serving.set(w.slot, w)
-      if (old !== undefined) {
-        old.state = 'draining'
-        old.drainingSince = performance.now()
-        this.#draining.add(old)
-        this.#terminate(old)
-      }
+    const result = await roll.run()
+    if (!result.ok) {
+      const { replaced, serving } = roll.status()
+      const where = replaced === 0
+        ? undefined
+        : `roll stopped at ${replaced}/${workers}; serving: ${serving.map((g) => `${g.workers} on generation ${g.generation}`).join(', ')}`
+      this.#log(`reload failed, ${where ?? 'the old workers keep serving'}: ${result.error.message}`)
+      failed(where === undefined ? result.error.message : `${result.error.message} (${where})`)
+      throw result.error
     }
     this.#servingGeneration = generation
     this.#handovers.ok++
     this.#lastHandover = { ok: true, generation, at: Date.now(), durationMs: Date.now() - started, startedMonoUs }
-    this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; draining generation ${generation - 1}`)
+    this.#log(`generation ${generation} ready in ${this.#lastHandover.durationMs} ms; the workers it replaced drain`)
     if (this.#state === 'reloading') this.#state = 'running'
     this.#writeStatus()
+  }
+
+  /** The roll's view of the workers: which serve, which drain, how one starts and takes over. */
+  #rollHost (release: Release): RollHost<Worker> {
+    return {
+      workers: this.#o.workers,
+      surge: this.#o.surge,
+      upgradeTimeout: this.#o.upgradeTimeout,
+      serving: () => [...this.#serving.values()],
+      draining: () => [...this.#draining],
+      start: (slot) => {
+        const w = this.#spawn(slot, release, 0)
+        this.#incoming.add(w)
+        this.#writeStatus()
+        return w
+      },
+      takeOver: (w) => {
+        this.#incoming.delete(w)
+        const old = this.#serving.get(w.slot)
+        this.#serving.set(w.slot, w)
+        if (old !== undefined && !old.gone) {
+          old.state = 'draining'
+          old.drainingSince = performance.now()
+          this.#draining.add(old)
+          this.#terminate(old)
+        }
+        // It exited between its ready report and now; in its slot it is a crash like any other.
+        if (w.gone) {
+          w.state = 'restarting'
+          this.#onCrash(w, 'exit before it took over')
+        }
+        this.#writeStatus()
+      },
+      discard: async (ws) => {
+        for (const w of ws) this.#terminate(w)
+        await Promise.all(ws.map((w) => w.exited))
+        for (const w of ws) this.#incoming.delete(w)
+        this.#writeStatus()
+      },
+      stopping: () => this.#state === 'stopping',
+      log: (message) => this.#log(message)
+    }
   }
 
   /**
@@ -419,6 +481,7 @@ export class Supervisor {
   stop (reason = 'api'): Promise<void> {
     this.#stop ??= (async () => {
       this.#state = 'stopping'
+      for (const source of this.#o.sources ?? []) source.stop()
       this.#log(`${reason}: draining ${this.#all().length} worker(s)`)
       this.#writeStatus()
       const all = this.#all()
@@ -450,8 +513,10 @@ export class Supervisor {
       sockets: this.#sockets.all.map((s): SocketStatus => ({ key: s.key, source: s.source, address: s.address, askedBy: s.askedBy })),
       workers: [...this.#serving.values()].map(worker).concat([...this.#incoming, ...this.#draining].map(worker)),
       lastHandover: this.#lastHandover,
+      roll: this.#roll?.status(),
       handovers: { ...this.#handovers },
-      crashLoop: this.#crashLoop
+      crashLoop: this.#crashLoop,
+      release: this.#o.sources === undefined || this.#o.sources.length === 0 ? undefined : Object.assign({}, ...this.#o.sources.map((s) => s.status()))
     }
   }
 

@@ -68,6 +68,16 @@ export function setMode (app: { dir: string }, mode: string): void {
   fs.writeFileSync(path.join(app.dir, 'mode'), mode)
 }
 
+/** The version a new connection is answered with; undefined while nothing answers. */
+export async function versionOf (port: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+    return ((await res.json()) as { version: string }).version
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Resolves once a request to `urlPath` sent with `?announce=1` arrived in a process whose
  * lines `lines` collects (the fixtures print a `request` event): from then on it is in

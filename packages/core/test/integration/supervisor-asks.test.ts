@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Started, type Tracker } from '@graceful-restart/test-utils'
 import { events, FIXTURE, tempDir } from './app.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -41,7 +41,7 @@ async function supervise (track: Tracker, dir: string, command: string[], env: R
   const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
   const workers = args.includes('--workers') ? Number(args[args.indexOf('--workers') + 1]) : 1
   await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers,
-    { timeoutMs: 20_000, what: `workers ready\n${started.lines.slice(-20).join('\n')}` })
+    { timeoutMs: 20_000, what: () => `workers ready\n${started.lines.slice(-20).join('\n')}` })
   return { pid, pidFile, started, status }
 }
 
@@ -89,7 +89,14 @@ for (const adapter of ['fastify', 'express', 'koa']) {
     const fresh = startLoad({ port, keepAlive: false, clients: 4, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
     t.after(async () => { await keepAlive.stop(); await fresh.stop() })
     const n = rounds(20)
-    for (let i = 0; i < n; i++) await reload(s)
+    for (let i = 0; i < n; i++) {
+      await reload(s)
+      // Each new worker answers new connections before the next reload: the kernel, not the
+      // test's timing, would otherwise decide which workers ever see traffic.
+      const worker = s.status()?.workers.find((w) => w.state === 'ready')
+      assert.ok(worker !== undefined, 'a ready worker after the reload')
+      await waitForAnswerFrom(fresh, worker.pid)
+    }
     const reports = [await keepAlive.stop(), await fresh.stop()]
     for (const [name, r] of [['keep-alive', reports[0]], ['new connection per request', reports[1]]] as const) {
       t.diagnostic(`${adapter}, ${n} reloads, ${name}: ${r?.requests} requests, ${r?.failed} failed, ${Object.keys(r?.byPid ?? {}).length} workers answered`)

@@ -5,6 +5,7 @@ import { captureEnvOrigin, type EnvOrigin } from '../../src/handover/env.ts'
 import type { GenerationStatus } from '../../src/control-status.ts'
 import type { GenerationEvents, GenerationSpec } from '../../src/handover/spawn.ts'
 import type { Inheritance } from '../../src/listeners/inherit.ts'
+import type { ReleaseWatch, ReleaseWatchOptions } from '../../src/release/watch.ts'
 import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 import type { KnownContext, ProcessContext } from '../../src/context.ts'
 import { FakeClock } from './fake-clock.ts'
@@ -103,6 +104,13 @@ export class FakePlatform extends FakeClock implements Platform {
   removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
+  /** The `watch` option's watcher: `change()` plays a settled change on disk. */
+  watches: Array<{ options: ReleaseWatchOptions, running: boolean, change: (paths?: string[]) => Promise<unknown> }> = []
+  watchRelease = (options: ReleaseWatchOptions): ReleaseWatch => {
+    const w = { options, running: false, change: (paths = options.paths) => options.onChange({ paths }) }
+    this.watches.push(w)
+    return { start: () => { w.running = true }, stop: () => { w.running = false } }
+  }
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }

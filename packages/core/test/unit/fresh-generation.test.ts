@@ -56,7 +56,9 @@ test('maxDraining: the oldest draining generation is told to end its drain, and 
   const p = new FakePlatform()
   p.startTimes.set(100, '900')
   // Passed by the parent, oldest first; 13 is a pid reused by another process since.
-  p.inheritance = { ...p.inheritance, draining: [{ pid: 10, start: '1' }, { pid: 13, start: '2' }, { pid: 11, start: '3' }, { pid: 12, start: '4' }] }
+  // Each began draining long before (CLOCK_MONOTONIC µs): past idleGrace + 1 s.
+  p.monotonic = 60_000_000
+  p.inheritance = { ...p.inheritance, draining: [{ pid: 10, start: '1', sinceUs: 0 }, { pid: 13, start: '2', sinceUs: 0 }, { pid: 11, start: '3', sinceUs: 0 }, { pid: 12, start: '4', sinceUs: 0 }] }
   for (const [pid, start] of [[10, '1'], [13, '99'], [11, '3'], [12, '4']] as const) p.startTimes.set(pid, start)
   const { g, server } = await ready(p, { maxDraining: 3 })
   t.after(() => server.close())
@@ -69,9 +71,43 @@ test('maxDraining: the oldest draining generation is told to end its drain, and 
   p.fireTimers()
   await new Promise((resolve) => setImmediate(resolve))
   assert.equal(p.children.length, 1)
-  assert.deepEqual(p.children[0]?.spec.draining, [{ pid: 11, start: '3' }, { pid: 12, start: '4' }, { pid: 100, start: '900' }])
+  assert.deepEqual(p.children[0]?.spec.draining, [{ pid: 11, start: '3', sinceUs: 0 }, { pid: 12, start: '4', sinceUs: 0 }, { pid: 100, start: '900' }])
   p.children[0]?.events.onReady()
   await handover
+})
+
+test('maxDraining: a generation over the cap that began draining recently first gets to finish by itself; it is ended only after idleGrace + 1 s', async (t) => {
+  for (const finishes of [true, false]) {
+    const p = new FakePlatform()
+    p.startTimes.set(100, '900')
+    p.monotonic = 5_000_000
+    // 10 just began draining (its start not known yet: counted from now); 11 and 12 are younger.
+    p.inheritance = { ...p.inheritance, draining: [{ pid: 10, start: '1' }, { pid: 11, start: '3', sinceUs: 5_000_000 }, { pid: 12, start: '4', sinceUs: 5_000_000 }] }
+    for (const [pid, start] of [[10, '1'], [11, '3'], [12, '4']] as const) p.startTimes.set(pid, start)
+    const { g, server } = await ready(p, { maxDraining: 3, idleGrace: 1000 })
+    t.after(() => server.close())
+    const handover = g.handover()
+    p.monotonic += 1_999_000
+    p.fireTimers()
+    assert.deepEqual(p.killed, [], 'not told while within idleGrace + 1 s of its drain start')
+    assert.equal(p.children.length, 0, 'and nothing starts while the cap is exceeded')
+    if (finishes) {
+      p.startTimes.delete(10)
+      p.fireTimers()
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(p.killed, [], 'a generation that finished by itself is never signalled')
+    } else {
+      p.monotonic += 1_000
+      p.fireTimers()
+      assert.deepEqual(p.killed, [[10, 'SIGWINCH']], 'ended at once once the grace is over')
+      p.startTimes.delete(10)
+      p.fireTimers()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    assert.equal(p.children.length, 1)
+    p.children[0]?.events.onReady()
+    await handover
+  }
 })
 
 test('maxDraining: below the cap nothing is signalled and the child starts at once', async (t) => {
