@@ -37,7 +37,9 @@ export function watchRelease (options: Pick<ResolvedOptions, 'watch' | 'watchDeb
     onChange: async (change) => {
       // A handover already under way started before this change. If it takes over, the next
       // generation compares what it loaded with the disk itself; if it fails, ours follows.
-      await hooks.running()?.catch(() => {})
+      // Only then is anything awaited: otherwise the handover starts within this call.
+      const running = hooks.running()
+      if (running !== undefined) await running.catch(() => {})
       if (!hooks.live()) return
       reporter.event(CHANNELS.releaseChange, 'info', 'release changed on disk: handing over', { pid: platform.pid, paths: change.paths })
       await hooks.handover()
