@@ -230,13 +230,9 @@ export class Graceful {
         if (this.#state === 'handing-over') this.#state = 'ready'
       },
       // Servers closed by someone else (another listener of the signal): staying would
-      // pretend to serve. Exits 1 after draining what is left, and no PID file names this
-      // generation or the failed one, so a service manager sees the truth.
-      abandoned: (closed, childPid) => {
+      // pretend to serve. Exits 1 after draining what is left; the PID file goes with it.
+      abandoned: () => {
         this.#handover = undefined
-        this.#reporter.log('error', 'the handover was rolled back, but this generation\'s servers were closed by someone else meanwhile (another listener of the signal): nothing serves, exiting with code 1',
-          { code: 'ERR_GRACEFUL_SERVER_CLOSED', listeners: closed.map((a) => a.key ?? 'unknown') })
-        if (childPid !== undefined) this.#role.disownPidFile(childPid)
         this.#exitCode = 1
         this.shutdown('servers-closed').catch(() => {})
       }

@@ -50,8 +50,8 @@ export interface AttemptOutcome {
   tookOver: () => void
   /** The child failed and is gone; this generation serves on. */
   rolledBack: () => void
-  /** The child failed and is gone, and `closed` were closed by someone else meanwhile: nothing serves. */
-  abandoned: (closed: Served[], childPid: number | undefined) => void
+  /** The child failed and is gone, and this generation's servers were closed by someone else meanwhile (said, and the child's PID file removed): nothing serves. */
+  abandoned: () => void
 }
 
 export class HandoverAttempt {
@@ -209,7 +209,11 @@ export class HandoverAttempt {
     const closed = closedBehindOurBack(this.#serving)
     if (closed.length > 0) {
       reporter.event(CHANNELS.handoverRollback, 'error', `handover failed, and this generation no longer serves: ${message}`, { ...data, serving: false })
-      this.#outcome.abandoned(closed, childPid)
+      reporter.log('error', 'the handover was rolled back, but this generation\'s servers were closed by someone else meanwhile (another listener of the signal): nothing serves, exiting with code 1',
+        { code: 'ERR_GRACEFUL_SERVER_CLOSED', listeners: closed.map((a) => a.key ?? 'unknown') })
+      // No PID file may name the failed child either, so a service manager sees the truth.
+      if (childPid !== undefined) role.disownPidFile(childPid)
+      this.#outcome.abandoned()
     } else {
       // The child may have written the PID file before it failed: this generation serves.
       role.reclaimPidFile()
