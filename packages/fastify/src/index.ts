@@ -17,6 +17,7 @@ import fp from 'fastify-plugin'
 import { gracefulRestart as createGraceful } from '@graceful-restart/core'
 import { currentGraceful, healthAnswer, resolveHealthPaths, setKeepAliveTimeout } from '@graceful-restart/core/adapter'
 import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
+import type { HealthAnswer } from '@graceful-restart/core/adapter'
 import { markForSecondaries, routeSecondaries } from './localhost.ts'
 
 /** The core's options. Readiness follows Fastify's `listen()`, so `autoReady` is not one of them. */
@@ -79,8 +80,9 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
   if (health !== undefined && graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
   for (const url of health === undefined ? [] : [health.live, health.ready]) {
     app.get(url, async (_request, reply) => {
-      const answer = healthAnswer(graceful, health as Required<HealthPaths>, url)
-      return await reply.code(answer?.statusCode ?? 404).header('cache-control', 'no-store').send(answer?.body)
+      // Mounted on the health paths only, each of which has an answer.
+      const { statusCode, body } = healthAnswer(graceful, health as Required<HealthPaths>, url) as HealthAnswer
+      return await reply.code(statusCode).header('cache-control', 'no-store').send(body)
     })
   }
   app.addHook('onListen', async () => {

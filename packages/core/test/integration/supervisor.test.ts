@@ -7,7 +7,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, get, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { FIXTURE, arrived, setMode, tempDir, waitGone } from './app.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -189,13 +189,10 @@ test('SIGQUIT (STOPSIGNAL SIGQUIT, nginx\'s graceful quit) drains and stops like
   // slow request on it: sent before the drain starts, so the worker must answer it.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.after(() => agent.destroy())
-  const get = (p: string): Promise<number> => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: s.port, path: p, agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
-  })
-  assert.equal(await get('/'), 200)
-  const pending = get('/sleep?ms=700')
+  assert.equal((await get(s.port, '/', { agent })).status, 200)
+  const pending = get(s.port, '/sleep?ms=700', { agent })
   process.kill(s.pid, 'SIGQUIT')
-  assert.equal(await pending, 200)
+  assert.equal((await pending).status, 200)
   assert.deepEqual(await s.started.exited, { code: 0, signal: null })
   assert.ok(s.started.lines.some((l) => l.includes('SIGQUIT: draining 1 worker(s)')))
   assert.deepEqual(processesWithMarker(track.marker), [])
