@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { freePort, isAlive, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, events, setMode, tempDir, waitGone } from './app.ts'
+import { identityOf } from '../../src/identity.ts'
 import { cli, supervise, type CliRun } from './supervised.ts'
 
 const EXAMPLE = path.resolve(path.dirname(FIXTURE), '../../../../../examples/fastify/server.js')
@@ -84,6 +85,22 @@ test('after a supervisor was SIGKILLed: a stale PID file, then its PID "reused" 
   assert.equal(gone.code, 3)
   assert.match(gone.stdout, /not running \(no PID file/)
   assert.ok(untouched(victim))
+})
+
+test('stop --timeout: a process still there at the timeout fails with ERR_GRACEFUL_STOP_TIMEOUT (exit 1) and is left running', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const dir = tempDir(t)
+  // A process that takes SIGTERM and goes on, as one draining a long request would.
+  const stubborn = track.start(process.execPath, ['-e', "process.on('SIGTERM', () => console.log('SIGTERM')); console.log('ready'); setInterval(() => {}, 1000)"])
+  await stubborn.waitForLine((l) => l === 'ready')
+  const pidFile = path.join(dir, 'app.pid')
+  fs.writeFileSync(pidFile, `${stubborn.pid}\n`)
+  fs.writeFileSync(`${pidFile}.json`, JSON.stringify({ kind: 'generation', pid: stubborn.pid, identity: identityOf(stubborn.pid), reloadSignal: 'SIGUSR2', generation: 1, startedAt: Date.now() }))
+  const r = await cli(['stop', '--pid-file', pidFile, '--timeout', '200'])
+  assert.equal(r.code, 1, r.stdout + r.stderr)
+  assert.equal(r.stderr, `graceful-restart: ERR_GRACEFUL_STOP_TIMEOUT: PID ${stubborn.pid} still running after --timeout\n`)
+  await stubborn.waitForLine((l) => l === 'SIGTERM')
+  assert.ok(isAlive(stubborn.pid), 'stop sends SIGTERM once and never kills')
 })
 
 // The names the writers used before O_EXCL temporaries: `.FILE.<pid>.tmp`.
