@@ -128,8 +128,6 @@ export class Supervisor {
       reload: async (trigger) => {
         // A reload already running may have started before the release changed.
         await this.#reload?.catch(() => {})
-        // reload() does nothing while stopping; a source must not take that for a success.
-        if (this.#state === 'stopping') throw new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'the supervisor is stopping')
         await this.reload(trigger)
       },
       changed: () => this.#writeStatus(),
@@ -171,15 +169,21 @@ export class Supervisor {
     }, delayMs)
   }
 
-  /** Replaces every worker by one of a new generation (roll.ts); rejects when the roll stopped. */
+  /**
+   * Replaces every worker by one of a new generation (roll.ts); rejects when the roll stopped.
+   * A reload asked for during one joins it; one that cannot run (starting, stopping) rejects
+   * with a code, as a generation's handover() does, so no caller takes it for a success.
+   */
   reload (trigger = 'api'): Promise<void> {
+    if (this.#state === 'starting' || this.#state === 'stopping') {
+      const code = this.#state === 'starting' ? 'ERR_GRACEFUL_NOT_READY' : 'ERR_GRACEFUL_SHUTTING_DOWN'
+      const err = new GracefulError(code, `the supervisor is ${this.#state}`)
+      this.#log(`${trigger} ignored: ${err.message}`)
+      return Promise.reject(err)
+    }
     if (this.#reload !== undefined) {
       this.#log(`${trigger}: a reload is already running; not starting another`)
       return this.#reload
-    }
-    if (this.#state !== 'running') {
-      this.#log(`${trigger} ignored while ${this.#state}`)
-      return Promise.resolve()
     }
     this.#state = 'reloading'
     this.#reload = this.#reloads.run(trigger).finally(() => { this.#reload = undefined })

@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { constants } from 'node:os'
+import type { ReleaseHost } from '../../src/release/source.ts'
 import { Supervisor } from '../../src/supervisor/supervisor.ts'
 import { FakeClock, FakeSupervisorOs, fakeOptions, flush, type FakeWorker } from './fake-supervisor-os.ts'
 
@@ -198,4 +199,25 @@ test('--max-draining: a draining generation that exits within its grace lets the
   assert.deepEqual(first.signals, ['SIGTERM'])
   assert.deepEqual(os.workers.map((w) => w.generation), [1, 2, 3])
   assert.deepEqual(clock.pending(), [], 'no timer left behind')
+})
+
+test('a reload asked for while starting or stopping is refused with a code; one asked for during a reload joins it', async () => {
+  const os = new FakeSupervisorOs()
+  const clock = new FakeClock()
+  let source: ReleaseHost | undefined
+  const options = fakeOptions(os, clock, { sources: [{ start: (host) => { source = host }, stop: () => {}, status: () => ({}) }] })
+  const supervisor = new Supervisor(options)
+  await assert.rejects(supervisor.reload('early'), { code: 'ERR_GRACEFUL_NOT_READY', message: 'the supervisor is starting' })
+  await supervisor.start()
+  await flush()
+  const first = supervisor.reload('a')
+  assert.equal(supervisor.reload('b'), first)
+  await first
+  assert.deepEqual(supervisor.status().handovers, { ok: 1, failed: 0 })
+  const stopped = supervisor.stop('test')
+  await assert.rejects(supervisor.reload('SIGHUP'), { code: 'ERR_GRACEFUL_SHUTTING_DOWN', message: 'the supervisor is stopping' })
+  await assert.rejects(source?.reload('--watch') ?? Promise.resolve(), { code: 'ERR_GRACEFUL_SHUTTING_DOWN' })
+  await stopped
+  assert.ok(options.log.includes('graceful-restart[4242]: SIGHUP ignored: the supervisor is stopping'))
+  assert.deepEqual(os.workers.map((w) => w.generation), [1, 2], 'nothing started after the stop')
 })
