@@ -155,8 +155,8 @@ export function startProcess (command: string, args: string[], opts: StartProces
 export interface WaitForOptions {
   timeoutMs: number
   intervalMs?: number
-  /** Names the condition in the timeout error. */
-  what: string
+  /** Names the condition in the timeout error; a function is read at the timeout (output so far). */
+  what: string | (() => string)
 }
 
 /**
@@ -176,7 +176,7 @@ export function waitFor<T> (
     const deadline = setTimeout(() => {
       finished = true
       clearTimeout(poll)
-      reject(new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`))
+      reject(new Error(`timed out after ${opts.timeoutMs} ms waiting for ${typeof opts.what === 'function' ? opts.what() : opts.what}`))
     }, opts.timeoutMs)
     const attempt = async (): Promise<void> => {
       let value: T | undefined | false

@@ -41,7 +41,8 @@ test(`${HANDOVERS} handovers under keep-alive and new-connection load fail no re
   const straddling = reports.flatMap((r) => r?.slow ?? []).filter((s) =>
     windows.some((w) => s.pid === w.oldPid && s.startedAt < w.signalAt && s.endedAt > w.signalAt))
   t.diagnostic(`${straddling.length} slow requests were in flight across a handover and answered by the old generation`)
-  assert.ok(straddling.length > 10)
+  // About one in five handovers catches a slow request in flight (at 50 handovers, more than 10).
+  assert.ok(straddling.length > Math.floor(HANDOVERS / 5), `${straddling.length} straddling slow requests over ${HANDOVERS} handovers`)
   assert.equal(events(app.started, 'handover:rollback').length, 0)
   const durations = events(app.started, 'handover:ready').map((e) => Number(e.durationMs)).sort((a, b) => a - b)
   t.diagnostic(`handover durations: median ${durations[Math.floor(durations.length / 2)]} ms, max ${durations.at(-1)} ms`)

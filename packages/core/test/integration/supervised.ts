@@ -83,7 +83,7 @@ export async function supervise (t: TestContext, track: Tracker, opts: Supervise
   // The supervisor's own PID: a stale file of an earlier one in the same directory is not it.
   await waitFor(() => readPidFile(pidFile) === started.pid, { timeoutMs: 20_000, what: 'supervisor PID file' })
   await waitFor(() => { const s = status(); return s?.pid === started.pid && s.workers.filter((w) => w.state === 'ready').length === workers },
-    { timeoutMs: 20_000, what: 'workers ready' })
+    { timeoutMs: 20_000, what: () => `workers ready\n${started.lines.slice(-20).join('\n')}` })
   return { dir, port, pidFile, statusFile, pid: started.pid, started, status }
 }
 

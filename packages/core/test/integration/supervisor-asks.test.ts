@@ -7,7 +7,7 @@ import net from 'node:net'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, processesWithMarker, rounds, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, isAlive, processesWithMarker, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { events, FIXTURE, tempDir } from './app.ts'
 import { CLI, cli, reloadBySignal as reload, stopAndCheckNothingLeft, supervise as superviseApp } from './supervised.ts'
 
@@ -29,7 +29,14 @@ for (const adapter of ['fastify', 'express', 'koa']) {
     const fresh = startLoad({ port, keepAlive: false, clients: 4, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
     t.after(async () => { await keepAlive.stop(); await fresh.stop() })
     const n = rounds(20)
-    for (let i = 0; i < n; i++) await reload(s)
+    for (let i = 0; i < n; i++) {
+      await reload(s)
+      // Each new worker answers new connections before the next reload: the kernel, not the
+      // test's timing, would otherwise decide which workers ever see traffic.
+      const worker = s.status()?.workers.find((w) => w.state === 'ready')
+      assert.ok(worker !== undefined, 'a ready worker after the reload')
+      await waitForAnswerFrom(fresh, worker.pid)
+    }
     const reports = [await keepAlive.stop(), await fresh.stop()]
     for (const [name, r] of [['keep-alive', reports[0]], ['new connection per request', reports[1]]] as const) {
       t.diagnostic(`${adapter}, ${n} reloads, ${name}: ${r?.requests} requests, ${r?.failed} failed, ${Object.keys(r?.byPid ?? {}).length} workers answered`)

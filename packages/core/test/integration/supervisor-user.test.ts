@@ -144,6 +144,11 @@ test('a supervisor that may not bind an address a worker asks for: the worker\'s
     t.skip('setpriv not installed')
     return
   }
+  // The supervisor below runs as nobody and spawns process.execPath: nobody must be able to
+  // reach it (a Node unpacked under a 0700 directory is not; its workers would never start).
+  const reach = spawnSync(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e',
+    'require("node:child_process").execFileSync(process.execPath, ["--version"])'], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(reach.status, 0, `nobody cannot spawn ${process.execPath} (is a parent directory 0700?): ${reach.stderr}`)
   const track = tracker(t)
   const dir = tempDir(t)
   fs.chmodSync(dir, 0o777)
@@ -159,7 +164,7 @@ test('a supervisor that may not bind an address a worker asks for: the worker\'s
   sup.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   sup.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await waitFor(() => out.includes(`listens on tcp:127.0.0.1:${port}: the supervisor cannot bind 127.0.0.1:${port}: EACCES`) &&
-    out.includes("code: 'ERR_GRACEFUL_BIND'") && out.includes("errno: 'EACCES'"), { timeoutMs: 15_000, what: `the worker's coded error in\n${out}` })
+    out.includes("code: 'ERR_GRACEFUL_BIND'") && out.includes("errno: 'EACCES'"), { timeoutMs: 15_000, what: () => `the worker's coded error in\n${out}` })
   sup.kill('SIGTERM')
   await exited
   await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 10_000, what: 'no process left' })
