@@ -73,18 +73,7 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
   })
 
   app.decorate('graceful', graceful)
-  const health = resolveHealthPaths(opts.health)
-  // Fleet mode. Fastify already keeps idle connections 72 s, above the usual balancers' 60 s
-  // (a `keepAliveTimeout` option was applied by attach()); its headersTimeout is Node's 60 s:
-  // keep it above. The server exists already, so its properties are what can be set here.
-  if (health !== undefined && graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
-  for (const url of health === undefined ? [] : [health.live, health.ready]) {
-    app.get(url, async (_request, reply) => {
-      // Mounted on the health paths only, each of which has an answer.
-      const { statusCode, body } = healthAnswer(graceful, health as Required<HealthPaths>, url) as HealthAnswer
-      return await reply.code(statusCode).header('cache-control', 'no-store').send(body)
-    })
-  }
+  mountHealth(app, graceful, server, opts.health)
   app.addHook('onListen', async () => {
     closeWindow()
     listened = true
@@ -104,6 +93,23 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
     closeWindow()
     if (ours) graceful.close()
   })
+}
+
+/** Fleet mode's health routes, when the options ask for them. */
+function mountHealth (app: FastifyInstance, graceful: Graceful, server: FastifyInstance['server'], paths: FastifyGracefulRestartOptions['health']): void {
+  const health = resolveHealthPaths(paths)
+  if (health === undefined) return
+  // Fastify already keeps idle connections 72 s, above the usual balancers' 60 s (a
+  // `keepAliveTimeout` option was applied by attach()); its headersTimeout is Node's 60 s:
+  // keep it above. The server exists already, so its properties are what can be set here.
+  if (graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
+  for (const url of [health.live, health.ready]) {
+    app.get(url, async (_request, reply) => {
+      // Mounted on the health paths only, each of which has an answer.
+      const { statusCode, body } = healthAnswer(graceful, health, url) as HealthAnswer
+      return await reply.code(statusCode).header('cache-control', 'no-store').send(body)
+    })
+  }
 }
 
 /** The plugin: `await app.register(fastifyGracefulRestart, options)`. */
