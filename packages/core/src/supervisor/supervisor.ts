@@ -160,7 +160,9 @@ export class Supervisor {
     worker.state = 'restarting'
     const { delayMs, loopBegan, recent } = this.#crashes.record(this.#clock.now())
     if (loopBegan) this.#log(`CRASH LOOP: ${recent} worker crashes within ${CRASH_WINDOW_MS / 1000} s; restarting with up to ${MAX_BACKOFF_MS / 1000} s backoff`)
-    this.#log(`worker ${worker.slot} (pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how}); restarting in ${delayMs} ms`)
+    // A worker that never started has no exit status worth naming: say what spawn said.
+    const what = worker.startError === undefined ? `(pid ${worker.proc.pid ?? '-'}) exited unexpectedly (${how})` : `could not be started (${worker.startError})`
+    this.#log(`worker ${worker.slot} ${what}; restarting in ${delayMs} ms`)
     this.#clock.setTimeout(() => {
       if (this.#state === 'stopping' || this.#workers.servingIn(worker.slot) !== worker) return
       const next = this.#workers.serve(worker.slot, worker.release, worker.restarts + 1)

@@ -27,6 +27,8 @@ export interface Worker extends RollWorker {
   state: WorkerStatus['state']
   /** Set once it exited: a slot's worker may be dead while its restart waits. */
   gone: boolean
+  /** Why its process never started (spawn's error: ENOENT, EACCES, EMFILE...). */
+  startError?: string | undefined
   /** SIGKILL due once it outlived its drain (see WorkerSet.terminate). */
   killTimer?: Timer | undefined
   /** When its drain began, in ms of the monotonic clock. */
@@ -74,7 +76,10 @@ export function startWorker (launch: WorkerLaunch, slot: number, release: Releas
       launch.onReady(worker)
     },
     onExit: (code, signal) => rejectReady(new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `worker ${slot} of generation ${generation} exited before it was ready (${signal ?? `code ${String(code)}`})`)),
-    onError: (err) => rejectReady(new GracefulError('ERR_GRACEFUL_SPAWN', `cannot start \`${launch.command.join(' ')}\`: ${err.message}`))
+    onError: (err) => {
+      worker.startError = err.message
+      rejectReady(new GracefulError('ERR_GRACEFUL_SPAWN', `cannot start \`${launch.command.join(' ')}\`: ${err.message}`))
+    }
   })
   const worker: Worker = {
     slot, generation, release, proc, pid: proc.pid, startedAt, restarts, ready, exited: proc.exited, state: 'starting', gone: false

@@ -112,6 +112,15 @@ export class FakeWorker implements NextGeneration {
     this.#events.onReady()
   }
 
+  /** Never starts, as when spawn() fails (ENOENT, EACCES): an error, then gone without an exit status. */
+  failToStart (err: Error): void {
+    if (this.#gone) return
+    this.#gone = true
+    this.#settled = true
+    this.#events.onError(err)
+    this.#resolveExit({ code: null, signal: null })
+  }
+
   exit (code: number | null, signal: NodeJS.Signals | null = null): void {
     if (this.#gone) return
     this.#gone = true

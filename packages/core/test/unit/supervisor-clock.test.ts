@@ -51,6 +51,19 @@ test('a crashed worker is restarted after 100 ms, doubling per crash within a mi
   assert.deepEqual(new Set(os.workers.map((w) => w.spec.launch)).size, 1)
 })
 
+test('a worker whose process cannot be started is logged with spawn\'s error, not as an exit, and restarted with backoff', async () => {
+  const { os, clock, options, supervisor } = await started()
+  os.onSpawn = (worker) => { queueMicrotask(() => worker.failToStart(Object.assign(new Error('spawn /opt/node EACCES'), { code: 'EACCES' }))) }
+  assert.equal(await crash(os, options.log), 100)
+  const before = options.log.length
+  await clock.advance(100)
+  assert.deepEqual(options.log.slice(before), ['graceful-restart[4242]: worker 0 could not be started (spawn /opt/node EACCES); restarting in 200 ms'])
+  assert.equal(supervisor.status().workers[0]?.state, 'restarting')
+  os.onSpawn = (worker) => { queueMicrotask(() => worker.ready()) }
+  await clock.advance(200)
+  assert.deepEqual(supervisor.status().workers.map((w) => [w.state, w.restarts]), [['ready', 2]])
+})
+
 test('crashes a minute apart are not a loop: each restart waits 100 ms again', async () => {
   const { os, clock, options, supervisor } = await started()
   for (let i = 0; i < 6; i++) {
