@@ -293,7 +293,7 @@ test('a disk that fills up before a handover: the next generation cannot write t
   process.kill(old, 'SIGUSR2')
   const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 8000, what: 'the handover rolled back' })
   assert.equal(rollback.reason, 'exit')
-  assert.ok(app.started.lines.some((l) => l.includes('ERR_GRACEFUL_PIDFILE')), 'the child said why')
+  await app.started.waitForLine((l) => l.includes('ERR_GRACEFUL_PIDFILE')) // the child said why (its stderr, not ordered with the parent's event)
   assert.equal(readPidFile(app.pidFile), old, 'the PID file still names the generation that serves')
   assert.ok(isAlive(old))
 

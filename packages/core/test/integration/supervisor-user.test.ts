@@ -87,7 +87,8 @@ test('run --user nobody --listen 127.0.0.1:80: workers run as nobody, reloads un
     // makes it ask over its channel.
     await reloadBySignal(s, i === 0 ? { pid: s.status()?.workers[0]?.pid, signal: 'SIGUSR2' } : {})
   }
-  assert.ok(s.started.lines.some((l) => /worker 0 of generation 1 \(pid \d+\): SIGUSR2: starting generation 2/.test(l)), 'the worker asked for the first reload')
+  // The worker asked for the first reload.
+  await s.started.waitForLine((l) => /worker 0 of generation 1 \(pid \d+\): SIGUSR2: starting generation 2/.test(l))
   check()
   for (const [name, r] of [['keep-alive', await keepAlive.stop()], ['new connection per request', await fresh.stop()]] as const) {
     t.diagnostic(`--user nobody, port ${port}, ${n} reloads, ${name}: ${r.requests} requests, ${r.failed} failed`)

@@ -126,7 +126,7 @@ test('a worker that dies is restarted with backoff; a crash loop is reported', {
   await waitFor(() => s.status()?.crashLoop !== undefined, { timeoutMs: 20_000, what: 'crash loop reported' })
   const text = await cli(['status', '--pid-file', s.pidFile])
   assert.match(text.stdout, /crash loop {2}\d+ worker crashes/)
-  assert.ok(s.started.lines.some((l) => l.includes('CRASH LOOP')))
+  await s.started.waitForLine((l) => l.includes('CRASH LOOP'))
   // The healthy worker kept serving through the loop.
   const res = await fetch(`http://127.0.0.1:${s.port}/`, { headers: { connection: 'close' } })
   assert.equal(res.status, 200)
@@ -155,7 +155,7 @@ test('SIGQUIT (STOPSIGNAL SIGQUIT, nginx\'s graceful quit) drains and stops like
   process.kill(s.pid, 'SIGQUIT')
   assert.equal((await pending).status, 200)
   assert.deepEqual(await s.started.exited, { code: 0, signal: null })
-  assert.ok(s.started.lines.some((l) => l.includes('SIGQUIT: draining 1 worker(s)')))
+  await s.started.waitForLine((l) => l.includes('SIGQUIT: draining 1 worker(s)')) // 'exit' may come before the pipes' last lines
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 
