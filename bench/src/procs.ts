@@ -9,7 +9,7 @@ import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Client } from 'undici'
-import { MARKER_ENV, isAlive, killMarked, newMarker, processesWithMarker } from '@graceful-restart/test-utils'
+import { MARKER_ENV, isAlive, parseEventLine, killMarked, newMarker, processesWithMarker } from '@graceful-restart/test-utils'
 
 export { isAlive, newMarker, processesWithMarker }
 
@@ -110,14 +110,8 @@ export function spawnApp (script: string, opts: SpawnOptions): AppProcess {
         lines.push(line)
         if (lines.length > MAX_LINES) lines.shift()
         if (process.env.BENCH_VERBOSE !== undefined && opts.quiet !== true) process.stderr.write(`  [app] ${line}\n`)
-        if (line.startsWith('{')) {
-          try {
-            const parsed = JSON.parse(line) as Record<string, unknown>
-            if (typeof parsed.event === 'string') events.push({ ...parsed, event: parsed.event, atMs: at })
-          } catch {
-            // not ours
-          }
-        }
+        const parsed = parseEventLine(line)
+        if (parsed !== undefined) events.push({ ...parsed, atMs: at })
       }
     })
   }

@@ -1,31 +1,13 @@
 /** The results: JSON (everything), Markdown (the tables), the terminal table, the charts. */
 import fs from 'node:fs'
 import path from 'node:path'
-import type { ScalingConfig, ScalingResult } from './scaling.ts'
-import type { ScenarioConfig, ScenarioResult } from './scenario.ts'
+import type { BenchResults } from './results.ts'
+import type { ScalingResult } from './scaling.ts'
+import type { ScenarioResult } from './scenario.ts'
 import { linearFit, median, round, type Fit } from './stats.ts'
 import { restartChart, scalingChart } from './svg.ts'
 
-export interface BenchResults {
-  meta: {
-    run: string
-    date: string
-    node: string
-    cpus: number
-    cpuModel: string
-    platform: string
-    commit: string | null
-    durationMs: number
-    scenario: ScenarioConfig
-    scaling: ScalingConfig | null
-    /** Share of the machine's CPU other processes used just before the run (0..1). */
-    foreignCpuAtStart?: number
-  }
-  /** Per contender: spawn to first 2xx answer with the machine otherwise idle, ms. */
-  coldStartIdle: Record<string, number[]>
-  scenarios: ScenarioResult[]
-  scaling: ScalingResult | null
-}
+export type { BenchResults } from './results.ts'
 
 const TARGET_MS = 25
 

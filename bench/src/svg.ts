@@ -2,7 +2,7 @@
  * Hand-written SVG, no chart library: throughput and failures over time with the restart
  * markers (one panel per contender and client kind), and the scaling lines.
  */
-import type { BenchResults } from './report.ts'
+import type { BenchResults } from './results.ts'
 import type { ScenarioResult } from './scenario.ts'
 import type { Fit } from './stats.ts'
 

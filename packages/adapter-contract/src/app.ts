@@ -6,9 +6,8 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { tracker, waitFor } from '@graceful-restart/test-utils'
-import type { AfterHookHost, Started } from '@graceful-restart/test-utils'
-import type { Answer } from './http.ts'
+import { parseEventLine, tracker, waitFor } from '@graceful-restart/test-utils'
+import type { AfterHookHost, Answer, Started } from '@graceful-restart/test-utils'
 
 export interface AppEvent {
   event: string
@@ -30,13 +29,8 @@ export interface StartOptions {
 const WAIT_MS = 15_000
 
 function parse (line: string): AppEvent | undefined {
-  if (!line.startsWith('{')) return undefined
-  try {
-    const value = JSON.parse(line) as Partial<AppEvent>
-    return typeof value.event === 'string' && typeof value.pid === 'number' ? value as AppEvent : undefined
-  } catch {
-    return undefined
-  }
+  const value = parseEventLine(line)
+  return typeof value?.pid === 'number' ? value as AppEvent : undefined
 }
 
 export class RunningApp {

@@ -3,19 +3,16 @@
  * processes on 127.0.0.1: what a user sees across `kill -USR2` and `kill -TERM`.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { rounds, startLoad, waitFor } from '@graceful-restart/test-utils'
-import type { LoadReport } from '@graceful-restart/test-utils'
+import { get, rounds, startLoad, waitFor } from '@graceful-restart/test-utils'
+import type { Answer, LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import type { AppEvent } from './app.ts'
 import { SLOW_READY_MS } from './fixture.ts'
-import { get } from './http.ts'
-import type { Answer } from './http.ts'
 
 export interface AdapterContractOptions {
   /** Absolute path of the fixture script (its contract: fixture.ts). */
@@ -30,8 +27,6 @@ export interface AdapterContractOptions {
   readyWorkBeforeListen?: boolean
   /** The fixture reports Fastify's lifecycle hooks as 'hook' events (onReady, preClose, onClose, with `inFlight`). */
   closeHooks?: boolean
-  /** The package under test: `require()` and `import()` of it must both expose these exports. */
-  package?: { name: string, dir: string, exports: string[] }
   /** Extra environment for the fixture. */
   env?: Record<string, string>
 }
@@ -300,18 +295,6 @@ export function runAdapterContract (name: string, options: AdapterContractOption
         assert.equal((await app.exitOf(from)).code, 0)
         assertCloseHooks(app, from)
         assert.deepEqual(hooksOf(app.events(), app.pid), [], 'the new generation ran no close hook')
-      })
-    }
-
-    if (options.package !== undefined) {
-      const pkg = options.package
-      test('require() and import() of the package expose the same exports (Node >= 20.19)', { timeout: 30_000 }, () => {
-        const names = (how: string): string[] => JSON.parse(execFileSync(process.execPath, ['-e',
-          `Promise.resolve(${how}(${JSON.stringify(pkg.name)})).then((m) => console.log(JSON.stringify(Object.keys(m).filter((k) => k !== '__esModule').sort())))`],
-        { cwd: pkg.dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_NO_WARNINGS: '1' } })) as string[]
-        const expected = [...pkg.exports].sort()
-        assert.deepEqual(names('require'), expected)
-        assert.deepEqual(names('import'), expected)
       })
     }
   })

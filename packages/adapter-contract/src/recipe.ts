@@ -9,11 +9,10 @@
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
-import { readPidFile, rounds, startLoad } from '@graceful-restart/test-utils'
+import { get, parseEventLine, readPidFile, rounds, startLoad } from '@graceful-restart/test-utils'
 import type { AfterHookHost, LoadReport } from '@graceful-restart/test-utils'
 import { RunningApp } from './app.ts'
 import { assertNoFailure, summary } from './contract.ts'
-import { get } from './http.ts'
 
 export interface RecipeContractOptions {
   /** Absolute path of the example's entry script. */
@@ -46,8 +45,9 @@ export function shutdownHooks (app: RunningApp, pid: number): { names: string[],
     if (hook !== null && Number(hook[1]) === pid) {
       names.push(hook[2] as string)
       if (!drained) afterDrain = false
-    } else if (line.startsWith('{') && line.includes('"drain:end"') && line.includes(`"pid":${pid},`)) {
-      drained = true
+    } else {
+      const event = parseEventLine(line)
+      if (event?.event === 'drain:end' && event.pid === pid) drained = true
     }
   }
   return { names, afterDrain }

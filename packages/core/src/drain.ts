@@ -1,18 +1,11 @@
 /**
- * Drains one server without losing a request. The order is what measured zero failures:
- * stop accepting first (the next generation holds the same socket, so nothing queued in
- * the kernel is lost); answer everything from now on with `Connection: close`; give idle
- * keep-alive connections a short grace for a request already on its way; at the deadline
- * destroy what is left. `http.Server.close()` is avoided on purpose: since Node 19 it also
- * closes idle connections at once, racing clients that are just sending on them.
- *
- * A connection is idle only when no byte has arrived on it since its last response ended:
- * one carrying part of a request (headers still arriving, or a body) is in flight like any
- * request. Node parses in native code, so no 'data' event says a byte came; the byte count
- * does. It is noted when each response ends (the `http.server.response.finish` channel: a
- * map lookup and a byte count read per response, two for TLS) and compared at drain time.
- * HTTP/2 sessions get a PING, then GOAWAY (goaway.ts): their open streams finish, new ones
- * go to a new connection, which the next generation accepts.
+ * Drains one server in the order the README gives (its drain paragraph, under "How a
+ * handover works"), each connection's fate decided by two pure functions over facts read
+ * at drain time (phaseOf, closesNow); HTTP/2 sessions through goaway.ts. What only the code
+ * needs to know: Node parses in native code, so no 'data' event says a byte came, and
+ * idleness is measured in bytes instead. `socket.bytesRead` is noted when each response ends (the
+ * `http.server.response.finish` channel: a map lookup and a byte count read per response,
+ * two for TLS) and compared at drain time.
  *
  * With a handoff port (the `handoffIdleConnections` option, handoff/sender.ts), an idle
  * HTTP/1 connection is not closed but offered to the next generation, at the drain's start
@@ -24,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import net, { type Server, type Socket } from 'node:net'
 import tls from 'node:tls'
+import { systemClock, type Clock, type Timer } from './clock.ts'
 import { goAway } from './goaway.ts'
 import { inFlightResponse, isNewestRequest, transportOf } from './listeners/fd.ts'
 
@@ -116,15 +110,18 @@ export interface DrainOptions {
   onUpgradedSocket?: ((socket: Socket, server: Server) => void) | undefined
   /** Aborting it ends the drain at once, as the deadline would (`maxDraining`). */
   signal?: AbortSignal | undefined
-  now?: () => number
   /** Offers idle connections to the next generation instead of closing them. */
   handoff?: HandoffPort | undefined
 }
+
+/** The time a drain reads: when connections became idle, the reaper and the deadline. */
+export type DrainClock = Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'>
 
 const REAP_INTERVAL = 50
 
 export class ConnectionTracker {
   readonly server: Server
+  readonly #clock: DrainClock
   readonly #connections = new Map<Socket, ConnectionState>()
   readonly #sessions = new Set<Http2Session>()
   /** TLS servers only: every accepted TCP connection, from accept to close, handshake included. */
@@ -148,8 +145,9 @@ export class ConnectionTracker {
     if (tracker !== undefined) tracker.#responseEnded(socket, request)
   }
 
-  constructor (server: Server) {
+  constructor (server: Server, clock: DrainClock = systemClock) {
     this.server = server
+    this.#clock = clock
     this.#secure = server instanceof tls.Server
     ConnectionTracker.#byServer.set(server, this)
     if (!ConnectionTracker.#listening) {
@@ -175,10 +173,6 @@ export class ConnectionTracker {
     }
     if (server.listenerCount('upgrade') > 0) watchUpgrades('upgrade')
     else server.on('newListener', watchUpgrades)
-  }
-
-  get draining (): boolean {
-    return this.#draining
   }
 
   #trackSession (session: Http2Session): void {
@@ -210,7 +204,7 @@ export class ConnectionTracker {
     const transport = transportOf(socket)
     this.#connections.set(socket, {
       responses: new Set(),
-      idleSince: Date.now(),
+      idleSince: this.#clock.now(),
       upgraded: false,
       // No response has ended yet: any byte read is part of a request. Beneath a TLS socket,
       // the bytes so far are the handshake.
@@ -274,7 +268,7 @@ export class ConnectionTracker {
     if (!this.#mayHandOff(state)) announceClose(socket, state, res)
     res.once('close', () => {
       state.responses.delete(res)
-      state.idleSince = Date.now()
+      state.idleSince = this.#clock.now()
       this.#served++
       // A pipelined response that waited behind this one runs now.
       const next = inFlightResponse(socket)
@@ -310,11 +304,36 @@ export class ConnectionTracker {
         state.handoff = undefined
       } else {
         state.handoff = 'refused'
-        state.idleSince = Date.now()
+        state.idleSince = this.#clock.now()
         this.#fellBack++
       }
       this.#onChange?.()
     })
+  }
+
+  /**
+   * One pass of the reaper: offers what may go to the next generation, closes the idle
+   * connections whose grace (counted from `graceFrom`) is over.
+   */
+  #reap (now: number, graceFrom: number, idleGrace: number): void {
+    for (const [socket, state] of this.#connections) {
+      if (state.handoff === 'pending' || state.handoff === 'passed') continue
+      if (this.#mayHandOff(state)) this.#offer(socket, state)
+      else if (closesNow(this.#facts(socket, state), now, graceFrom, idleGrace)) socket.destroy()
+    }
+  }
+
+  #result (started: number, destroyed: number, timedOut: boolean): DrainResult {
+    return {
+      durationMs: this.#clock.now() - started,
+      served: this.#served,
+      destroyed,
+      timedOut,
+      handedOff: this.#handedOff,
+      fellBack: this.#fellBack,
+      // The ones destroyed just now have not reported their close yet.
+      closed: this.#closed + destroyed
+    }
   }
 
   #onUpgrade (socket: Socket): void {
@@ -345,10 +364,26 @@ export class ConnectionTracker {
     return { connections: this.#connections.size + this.#sessions.size, active: active + this.#sessions.size, idle, upgraded }
   }
 
+  get #empty (): boolean {
+    return this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
+  }
+
+  /** Destroys what is left; returns how many connections that was. */
+  #destroyAll (): number {
+    const left = [...this.#connections.keys()]
+    const sessions = [...this.#sessions]
+    const tcp = [...this.#tcp]
+    for (const socket of left) socket.destroy()
+    for (const session of sessions) session.destroy()
+    // Handshakes that never finished; for a TLS server each TCP connection counts once.
+    for (const raw of tcp) raw.destroy()
+    return tcp.length > 0 ? tcp.length : left.length + sessions.length
+  }
+
   /** Stops accepting; in-flight requests finish; resolves once every connection closed. */
   async drain (options: DrainOptions): Promise<DrainResult> {
-    const now = options.now ?? Date.now
-    const started = now()
+    const clock = this.#clock
+    const started = clock.now()
     this.#draining = true
     this.#handoff = options.handoff
     this.#upgradedHook = options.onUpgradedSocket
@@ -365,61 +400,41 @@ export class ConnectionTracker {
     for (const session of this.#sessions) goAway(session, this.#sessionGrace)
 
     return await new Promise<DrainResult>((resolve) => {
-      let reaper: NodeJS.Timeout | undefined
-      let deadline: NodeJS.Timeout | undefined
+      let reaper: Timer | undefined
+      let deadline: Timer | undefined
+      let finished = false
       const endNow = (): void => { destroyAll(false) }
       const finish = (destroyed: number, timedOut: boolean): void => {
-        clearInterval(reaper)
-        clearTimeout(deadline)
+        finished = true
+        clock.clearTimeout(reaper)
+        clock.clearTimeout(deadline)
         options.signal?.removeEventListener('abort', endNow)
         this.#onChange = undefined
-        resolve({
-          durationMs: now() - started,
-          served: this.#served,
-          destroyed,
-          timedOut,
-          handedOff: this.#handedOff,
-          fellBack: this.#fellBack,
-          // The ones destroyed just now have not reported their close yet.
-          closed: this.#closed + destroyed
-        })
+        resolve(this.#result(started, destroyed, timedOut))
       }
+      const interval = Math.min(REAP_INTERVAL, Math.max(options.idleGrace, 1))
       // Idle connections kept for the handoff get a whole idleGrace once it is no longer possible.
       let graceFrom = started
       let handoffOpen = this.#handoff?.open === true
       const reap = (): void => {
-        const t = now()
+        const t = clock.now()
         if (handoffOpen && this.#handoff?.open !== true) {
           handoffOpen = false
           graceFrom = t
         }
-        for (const [socket, state] of this.#connections) {
-          if (state.handoff === 'pending' || state.handoff === 'passed') continue
-          if (this.#mayHandOff(state)) this.#offer(socket, state)
-          else if (closesNow(this.#facts(socket, state), t, graceFrom, options.idleGrace)) socket.destroy()
-        }
+        this.#reap(t, graceFrom, options.idleGrace)
+        if (!finished) reaper = clock.setTimeout(reap, interval)
       }
-      const empty = (): boolean => this.#connections.size === 0 && this.#sessions.size === 0 && this.#tcp.size === 0
       this.#onChange = () => {
-        if (empty()) finish(0, false)
+        if (this.#empty) finish(0, false)
       }
-      if (empty()) {
+      if (this.#empty) {
         finish(0, false)
         return
       }
-      reaper = setInterval(reap, Math.min(REAP_INTERVAL, Math.max(options.idleGrace, 1)))
       reap()
-      const destroyAll = (timedOut: boolean): void => {
-        const left = [...this.#connections.keys()]
-        const sessions = [...this.#sessions]
-        const tcp = [...this.#tcp]
-        for (const socket of left) socket.destroy()
-        for (const session of sessions) session.destroy()
-        // Handshakes that never finished; for a TLS server each TCP connection counts once.
-        for (const raw of tcp) raw.destroy()
-        finish(tcp.length > 0 ? tcp.length : left.length + sessions.length, timedOut)
-      }
-      deadline = setTimeout(() => destroyAll(true), options.drainTimeout)
+      const destroyAll = (timedOut: boolean): void => { finish(this.#destroyAll(), timedOut) }
+      deadline = clock.setTimeout(() => destroyAll(true), options.drainTimeout)
       if (options.signal?.aborted === true) endNow()
       else options.signal?.addEventListener('abort', endNow, { once: true })
     })

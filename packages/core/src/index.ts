@@ -12,7 +12,9 @@
 export { gracefulRestart } from './instance.ts'
 // A type only: the class's constructor takes the internal OS seam, and gracefulRestart()
 // is the one way to the process's orchestrator.
-export type { Graceful, State, HandoverResult, ShutdownResult } from './lifecycle.ts'
+export type { Graceful, State } from './lifecycle.ts'
+export type { HandoverResult } from './handover/attempt.ts'
+export type { ShutdownResult } from './generation-drain.ts'
 export type { GracefulOptions, SignalAction, RoutableSignal, SettableContext } from './options.ts'
 export { GracefulError, HandoverError } from './errors.ts'
 export type { GracefulErrorCode } from './errors.ts'

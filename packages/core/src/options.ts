@@ -191,6 +191,12 @@ function isLogger (value: unknown): value is Logger {
   return ['info', 'warn', 'error'].every((level) => typeof v[level] === 'function')
 }
 
+/** The signal `graceful-restart reload` must send to start a handover (SIGUSR2 if routed); null when none is. */
+export function reloadSignal (signals: ReadonlyMap<RoutableSignal, SignalAction>): NodeJS.Signals | null {
+  const routed = [...signals].filter(([, action]) => action === 'handover').map(([signal]) => signal)
+  return routed.includes('SIGUSR2') ? 'SIGUSR2' : routed[0] ?? null
+}
+
 /** Validates options at the boundary; every mistake throws ERR_GRACEFUL_INVALID_OPTION. */
 export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions {
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined

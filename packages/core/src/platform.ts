@@ -10,7 +10,7 @@ import { spawnGeneration, type GenerationEvents, type GenerationSpec, type NextG
 import { readInheritance, type Inheritance } from './listeners/inherit.ts'
 import { closeFd, canPassSockets, listeningFd } from './listeners/fd.ts'
 import { readPidFile, removePidFile, writePidFile } from './pidfile.ts'
-import { monotonicUs } from './clock.ts'
+import { systemClock, type Clock } from './clock.ts'
 import { removeStatusFile, statusFileOf, writeStatusFile, type GenerationStatus } from './control-status.ts'
 import { ownIdentity, processStartTime } from './identity.ts'
 import type { Server } from 'node:net'
@@ -21,7 +21,8 @@ import { openSupervisorChannel, type SupervisorChannel } from './handover/worker
 import { openParentLink } from './handoff/parent-link.ts'
 import type { GenerationLink } from './handoff/protocol.ts'
 
-export interface Platform {
+/** The OS as the lifecycle sees it; time (timers, wall clock, CLOCK_MONOTONIC) is its `Clock`. */
+export interface Platform extends Clock {
   readonly pid: number
   readonly env: NodeJS.ProcessEnv
   canPassSockets: () => boolean
@@ -52,8 +53,6 @@ export interface Platform {
   /** Writes the status beside the PID file (control-status.ts), adding pid and identity. Throws. */
   writeStatus: (pidFile: string, status: Omit<GenerationStatus, 'kind' | 'pid' | 'identity'>) => void
   removeStatus: (pidFile: string, pid: number) => void
-  /** CLOCK_MONOTONIC µs (clock.ts): comparable across processes, as systemd's MONOTONIC_USEC. */
-  monotonicUs: () => number
   unlink: (path: string) => void
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void
   /** Every listener the process has for `signal`, this library's own included. */
@@ -61,9 +60,6 @@ export interface Platform {
   exit: (code: number) => void
   /** Watches a release on disk (the `watch` option); reads its fingerprint at once. */
   watchRelease: (options: ReleaseWatchOptions) => ReleaseWatch
-  setTimeout: (fn: () => void, ms: number) => { unref?: () => unknown }
-  clearTimeout: (timer: unknown) => void
-  now: () => number
 }
 
 function readText (file: string): string {
@@ -72,6 +68,7 @@ function readText (file: string): string {
 
 export function nodePlatform (): Platform {
   return {
+    ...systemClock,
     get pid () { return process.pid },
     env: process.env,
     canPassSockets,
@@ -98,7 +95,6 @@ export function nodePlatform (): Platform {
       writeStatusFile(statusFileOf(pidFile), { kind: 'generation', pid: process.pid, identity: ownIdentity(), ...status })
     },
     removeStatus: (pidFile, pid) => { try { removeStatusFile(statusFileOf(pidFile), pid) } catch {} },
-    monotonicUs,
     unlink: (path) => { try { fs.unlinkSync(path) } catch {} },
     onSignal: (signal, handler) => {
       process.on(signal, handler)
@@ -106,9 +102,6 @@ export function nodePlatform (): Platform {
     },
     signalListeners: (signal) => process.listeners(signal),
     exit: (code) => { process.exit(code) },
-    watchRelease: (options) => new ReleaseWatcher(options),
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) },
-    now: () => Date.now()
+    watchRelease: (options) => new ReleaseWatcher(options)
   }
 }

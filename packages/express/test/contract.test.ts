@@ -6,10 +6,5 @@ import { runAdapterContract } from '@graceful-restart/adapter-contract'
 const root = new URL('../../', import.meta.url)
 
 runAdapterContract('Express', {
-  fixture: fileURLToPath(new URL('test/fixtures/app.mjs', root)),
-  package: {
-    name: '@graceful-restart/express',
-    dir: fileURLToPath(root),
-    exports: ['default', 'gracefulExpress']
-  }
+  fixture: fileURLToPath(new URL('test/fixtures/app.mjs', root))
 })

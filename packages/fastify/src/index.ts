@@ -17,6 +17,7 @@ import fp from 'fastify-plugin'
 import { gracefulRestart as createGraceful } from '@graceful-restart/core'
 import { currentGraceful, healthAnswer, resolveHealthPaths, setKeepAliveTimeout } from '@graceful-restart/core/adapter'
 import type { Graceful, GracefulOptions, HealthPaths } from '@graceful-restart/core'
+import type { HealthAnswer } from '@graceful-restart/core/adapter'
 import { markForSecondaries, routeSecondaries } from './localhost.ts'
 
 /** The core's options. Readiness follows Fastify's `listen()`, so `autoReady` is not one of them. */
@@ -72,17 +73,7 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
   })
 
   app.decorate('graceful', graceful)
-  const health = resolveHealthPaths(opts.health)
-  // Fleet mode. Fastify already keeps idle connections 72 s, above the usual balancers' 60 s
-  // (a `keepAliveTimeout` option was applied by attach()); its headersTimeout is Node's 60 s:
-  // keep it above. The server exists already, so its properties are what can be set here.
-  if (health !== undefined && graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
-  for (const url of health === undefined ? [] : [health.live, health.ready]) {
-    app.get(url, async (_request, reply) => {
-      const answer = healthAnswer(graceful, health as Required<HealthPaths>, url)
-      return await reply.code(answer?.statusCode ?? 404).header('cache-control', 'no-store').send(answer?.body)
-    })
-  }
+  mountHealth(app, graceful, server, opts.health)
   app.addHook('onListen', async () => {
     closeWindow()
     listened = true
@@ -102,6 +93,23 @@ async function plugin (app: FastifyInstance, opts: FastifyGracefulRestartOptions
     closeWindow()
     if (ours) graceful.close()
   })
+}
+
+/** Fleet mode's health routes, when the options ask for them. */
+function mountHealth (app: FastifyInstance, graceful: Graceful, server: FastifyInstance['server'], paths: FastifyGracefulRestartOptions['health']): void {
+  const health = resolveHealthPaths(paths)
+  if (health === undefined) return
+  // Fastify already keeps idle connections 72 s, above the usual balancers' 60 s (a
+  // `keepAliveTimeout` option was applied by attach()); its headersTimeout is Node's 60 s:
+  // keep it above. The server exists already, so its properties are what can be set here.
+  if (graceful.options.keepAliveTimeout === undefined) setKeepAliveTimeout(server, server.keepAliveTimeout)
+  for (const url of [health.live, health.ready]) {
+    app.get(url, async (_request, reply) => {
+      // Mounted on the health paths only, each of which has an answer.
+      const { statusCode, body } = healthAnswer(graceful, health, url) as HealthAnswer
+      return await reply.code(statusCode).header('cache-control', 'no-store').send(body)
+    })
+  }
 }
 
 /** The plugin: `await app.register(fastifyGracefulRestart, options)`. */

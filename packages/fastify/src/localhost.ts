@@ -10,6 +10,13 @@
  * exactly those calls. While such a call may still come (from the main `listen()` until
  * Fastify's `onListen`), `net.Server.prototype.listen` sends marked calls through
  * `graceful.listen()`; every other call passes through untouched.
+ *
+ * Why a patch of the prototype and not Fastify's `serverFactory`, which makes the
+ * secondaries too: with a `serverFactory` Fastify 5 makes no secondary at all (its
+ * `multipleBindings` skips them once the main server listens), so `::1` would go unserved;
+ * and it is an option of `fastify()`, chosen by the app before any plugin is registered.
+ * (Checked on Fastify 5.12: localhost resolving to 127.0.0.1 and ::1 gives both addresses
+ * by default, 127.0.0.1 alone with a serverFactory.)
  */
 import net from 'node:net'
 import type { Server } from 'node:net'

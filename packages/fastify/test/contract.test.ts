@@ -8,10 +8,5 @@ const root = new URL('../../', import.meta.url)
 runAdapterContract('Fastify', {
   fixture: fileURLToPath(new URL('test/fixtures/app.mjs', root)),
   readyWorkBeforeListen: true,
-  closeHooks: true,
-  package: {
-    name: '@graceful-restart/fastify',
-    dir: fileURLToPath(root),
-    exports: ['default', 'fastifyGracefulRestart', 'gracefulRestart']
-  }
+  closeHooks: true
 })

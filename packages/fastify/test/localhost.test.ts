@@ -28,7 +28,7 @@ test('with host localhost, every address it resolves to is handed over and drain
     const { from, to } = await app.handover()
     replaced.push(from)
     const ready = app.events(mark).find((e) => e.event === 'ready' && e.pid === to)
-    assert.deepEqual(ready?.listeners, ['tcp:localhost:0', `tcp:::1:${app.port}`], 'ready once both servers listen')
+    assert.deepEqual(ready?.listeners, ['tcp:localhost:0', `tcp:[::1]:${app.port}`], 'ready once both servers listen')
     assert.equal(app.events(mark).filter((e) => e.event === 'listener:inherited' && e.pid === to).length, 2)
     for (const host of ['127.0.0.1', '::1']) {
       await app.answeredBy(to, from, () => get(app.port, '/', { host }))

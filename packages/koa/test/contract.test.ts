@@ -6,10 +6,5 @@ import { runAdapterContract } from '@graceful-restart/adapter-contract'
 const root = new URL('../../', import.meta.url)
 
 runAdapterContract('Koa', {
-  fixture: fileURLToPath(new URL('test/fixtures/app.mjs', root)),
-  package: {
-    name: '@graceful-restart/koa',
-    dir: fileURLToPath(root),
-    exports: ['default', 'gracefulKoa']
-  }
+  fixture: fileURLToPath(new URL('test/fixtures/app.mjs', root))
 })

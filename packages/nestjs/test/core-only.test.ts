@@ -26,7 +26,7 @@ test('enableShutdownHooks() beside the core: a warning at ready; a release that 
   const rollback = await app.waitEvent((e) => e.event === 'handover:rollback' && e.pid === first && e.serving === false, 'a rollback that no longer serves', { from: mark })
   assert.equal(rollback.reason, 'exit')
   assert.equal((await app.exitOf(first)).code, 1, 'the old generation exits 1')
-  assert.ok(app.started.lines.some((l) => l.includes('ERR_GRACEFUL_SERVER_CLOSED')), 'and says why')
+  await app.started.waitForLine((l) => l.includes('ERR_GRACEFUL_SERVER_CLOSED')) // and says why
   assert.equal(readPidFile(app.pidFile), undefined, 'no PID file names a dead process')
   await assert.rejects(get(app.port, '/'), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED')
 })

@@ -1,12 +1,18 @@
+export { closeServer, get } from './http.ts'
+export type { Answer, GetOptions } from './http.ts'
+export { eventLines, parseEventLine } from './events.ts'
+export type { EventLine } from './events.ts'
 export { startLoad } from './load.ts'
 export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
 export {
   MARKER_ENV,
   fdCount,
+  fdKinds,
   freePort,
   isAlive,
   killMarked,
   newMarker,
+  openFds,
   processesWithMarker,
   readPidFile,
   rssKb,
@@ -16,8 +22,8 @@ export {
   waitFor,
   waitForPidExit
 } from './process.ts'
-export type { StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
-export { cleanup, tracker } from './tracker.ts'
+export type { FdKinds, StartNodeOptions, StartProcessOptions, Started, WaitForOptions } from './process.ts'
+export { tracker } from './tracker.ts'
 export type { AfterHookHost, Tracker } from './tracker.ts'
 export { rounds } from './scale.ts'
 export { answeredPids, waitForAnswerFrom } from './answers.ts'

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -84,16 +85,23 @@ export interface PinnedEntry {
 /**
  * Asserts that a built package exports exactly the pinned entries (`exports` keys, besides
  * `./package.json`), and that each entry's declarations and module export exactly the
- * pinned names. Paths come from the package's own `exports` map, as a consumer resolves them.
+ * pinned names, through `require()` (Node >= 20.19 loads ES modules) as through `import()`.
+ * Paths come from the package's own `exports` map, as a consumer resolves them; `require()`
+ * goes by the package's name, so it resolves through that map too.
  */
 export async function assertPublicSurface (packageDir: URL, pinned: Record<string, PinnedEntry>): Promise<void> {
-  const manifest = JSON.parse(fs.readFileSync(new URL('package.json', packageDir), 'utf8')) as { exports: Record<string, { types: string, default: string } | string> }
+  const manifest = JSON.parse(fs.readFileSync(new URL('package.json', packageDir), 'utf8')) as { name: string, exports: Record<string, { types: string, default: string } | string> }
+  const require = createRequire(new URL('package.json', packageDir))
   assert.deepEqual(Object.keys(manifest.exports).filter((k) => k !== './package.json').sort(), Object.keys(pinned).sort(), 'entries in package.json "exports"')
   for (const [entry, expected] of Object.entries(pinned)) {
     const target = manifest.exports[entry]
     if (typeof target !== 'object') throw new assert.AssertionError({ message: `${entry}: expected a { types, default } target, got ${JSON.stringify(target)}` })
     const surface = await publicSurface(new URL(target.types, packageDir))
     assert.deepEqual(surface, { values: [...expected.values].sort(), types: [...expected.types].sort() }, `${entry}: declared exports`)
+    // require() first: after an import() it would only hand back the module already loaded.
+    const specifier = entry === '.' ? manifest.name : `${manifest.name}/${entry.slice(2)}`
+    const required = Object.keys(require(specifier) as object).filter((k) => k !== '__esModule').sort()
+    assert.deepEqual(required, [...expected.values].sort(), `${entry}: exports through require()`)
     const runtime = Object.keys(await import(new URL(target.default, packageDir).href)).sort()
     assert.deepEqual(runtime, [...expected.values].sort(), `${entry}: exports at run time`)
   }

@@ -80,6 +80,3 @@ export function tracker (t: AfterHookHost): Tracker {
     killAll
   }
 }
-
-/** Alias of tracker(). */
-export const cleanup = tracker

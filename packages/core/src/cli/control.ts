@@ -162,13 +162,16 @@ export async function reload (pidFile: string, statusFile: string, wait: boolean
   throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', 'no reload result before --timeout')
 }
 
-/** SIGTERM to the verified PID; resolves 0 once it exited. */
+/**
+ * SIGTERM to the verified PID; resolves 0 once it exited. Still running at the timeout:
+ * ERR_GRACEFUL_STOP_TIMEOUT, and the process is left to finish its drain (never killed).
+ */
 export async function stop (pidFile: string, statusFile: string, timeoutMs: number): Promise<number> {
   const { pid } = await verifiedTarget(pidFile, statusFile)
   process.kill(pid, 'SIGTERM')
   const deadline = Date.now() + timeoutMs
   while (alive(pid)) {
-    if (Date.now() > deadline) throw new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `PID ${pid} still running after --timeout`)
+    if (Date.now() > deadline) throw new GracefulError('ERR_GRACEFUL_STOP_TIMEOUT', `PID ${pid} still running after --timeout`)
     await sleep(50)
   }
   return 0

@@ -3,7 +3,8 @@
  * graceful-restart run [options] -- <command...>   supervise the app (stable PID)
  * graceful-restart reload|stop|status --pid-file F   address a running supervisor
  */
-import { run, type CliIo } from './commands.ts'
+import { run } from './commands.ts'
+import type { CliIo } from './io.ts'
 
 const io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, exit: (code) => process.exit(code) }
 run(process.argv.slice(2), io).then((code) => {

@@ -23,6 +23,8 @@
  * `commit`. So a connection is never read by both, and one that cannot be passed in time
  * stays where it was.
  */
+import type { Clock } from '../clock.ts'
+
 export const HANDOFF_VERSION = 1
 export const HANDOFF_CMD = 'NODE_GRACEFUL_RESTART_HANDOFF'
 
@@ -48,16 +50,8 @@ export interface GenerationLink {
   disconnect: () => void
 }
 
-/** The timers the handoff waits with: the platform's (platform.ts), so unit tests drive them by hand. */
-export interface HandoffTimers {
-  setTimeout: (fn: () => void, ms: number) => unknown
-  clearTimeout: (timer: unknown) => void
-}
-
-export const realTimers: HandoffTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (timer) => { clearTimeout(timer as NodeJS.Timeout) }
-}
+/** The timers the handoff waits with: the platform's clock (clock.ts), so unit tests drive them by hand. */
+export type HandoffTimers = Pick<Clock, 'setTimeout' | 'clearTimeout'>
 
 const MAX_TEXT = 4096
 const TICKET_KEYS = /^[0-9a-f]{96}$/

@@ -8,7 +8,8 @@
 import type { Server as HttpServer } from 'node:http'
 import type { Server, Socket } from 'node:net'
 import { adoptConnection, closeHandle } from './connection-io.ts'
-import { decode, encode, realTimers, type GenerationLink, type HandoffMessage, type HandoffTimers } from './protocol.ts'
+import { systemClock, type Timer } from '../clock.ts'
+import { decode, encode, type GenerationLink, type HandoffMessage, type HandoffTimers } from './protocol.ts'
 import { takeTicketKeys } from './ticket-keys.ts'
 
 /** How long readiness waits for the previous generation's answer to hello. */
@@ -62,8 +63,8 @@ export class HandoffReceiver {
    * tickets the previous one could not read while both accept.
    */
   async welcomed (): Promise<void> {
-    const timers = this.#options.timers ?? realTimers
-    let timer: unknown
+    const timers = this.#options.timers ?? systemClock
+    let timer: Timer | undefined
     await Promise.race([this.#welcomed, new Promise<void>((resolve) => { timer = timers.setTimeout(resolve, WELCOME_TIMEOUT_MS) })])
     timers.clearTimeout(timer)
   }

@@ -13,7 +13,8 @@
 import type { Socket } from 'node:net'
 import type { HandoffOutcome, HandoffPort } from '../drain.ts'
 import { handleOf, isTcpConnection, parserIdle, pauseReads, resumeReads } from './connection-io.ts'
-import { decode, encode, realTimers, type GenerationLink, type HandoffMessage, type HandoffTimers, type TicketKeyEntry } from './protocol.ts'
+import { systemClock, type Timer } from '../clock.ts'
+import { decode, encode, type GenerationLink, type HandoffMessage, type HandoffTimers, type TicketKeyEntry } from './protocol.ts'
 
 /** How long an offered connection waits for the next generation's claim before it stays here. */
 export const OFFER_TIMEOUT_MS = 1_000
@@ -31,7 +32,7 @@ interface Offer {
   socket: Socket
   /** `socket.bytesRead` when the offer was made: a commit needs it unchanged. */
   readMark: number
-  timer: unknown
+  timer: Timer
   resolve: (outcome: HandoffOutcome) => void
 }
 
@@ -47,7 +48,7 @@ export class HandoffSender {
   constructor (link: GenerationLink, options: SenderOptions) {
     this.#link = link
     this.#options = options
-    this.#timers = options.timers ?? realTimers
+    this.#timers = options.timers ?? systemClock
     link.onMessage((raw) => {
       const message = decode(raw)
       if (message !== undefined) this.#onMessage(message)

@@ -47,6 +47,12 @@ export interface NextEnvironment {
 
 export type ReadFile = (file: string) => string
 
+/** The diff in one line, for the log: `added A, B; changed C`, or `unchanged`. */
+export function describeDiff (diff: EnvDiff): string {
+  const parts = Object.entries(diff).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
+  return parts.length === 0 ? 'unchanged' : parts.join('; ')
+}
+
 const NODE_FLAGS: ReadonlyArray<[string, boolean]> = [['--env-file', false], ['--env-file-if-exists', true]]
 
 /** The env files Node was told to load on its command line (`--env-file=F` or `--env-file F`). */

@@ -3,7 +3,7 @@
  * built from different releases still understand each other.
  *
  * Parent -> child, in the environment (removed from `process.env` as soon as it is read):
- *   GRACEFUL_RESTART_FDS         JSON `[{ "fd": 3, "key": "tcp:127.0.0.1:8080" }, ...]`
+ *   GRACEFUL_RESTART_FDS         JSON `[{ "fd": 3, "key": "tcp:127.0.0.1:8080" }, ...]` (keys: listeners/key.ts)
  *   GRACEFUL_RESTART_READY_FD    the fd of a pipe on which the child reports readiness
  *   GRACEFUL_RESTART_PARENT      the parent's pid; a child whose parent differs ignores it all
  *   GRACEFUL_RESTART_GENERATION  1 for the first process, +1 per handover

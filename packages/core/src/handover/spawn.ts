@@ -71,11 +71,9 @@ export interface NextGeneration {
 
 const MAX_LINE = 4096
 
-export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents): NextGeneration {
-  const passed: PassedListener[] = spec.listeners.map((l, i) => ({ fd: 3 + i, key: l.key }))
-  const readyFd = 3 + passed.length
-  const handoff = spec.handoff === true && spec.worker === undefined
-  const env: NodeJS.ProcessEnv = {
+/** The child's environment: the spec's, plus what the protocol passes (protocol.ts). */
+function childEnv (spec: GenerationSpec, passed: PassedListener[], readyFd: number): NodeJS.ProcessEnv {
+  return {
     ...spec.env,
     [ENV_FDS]: encodeListeners(passed),
     [ENV_READY_FD]: String(readyFd),
@@ -86,95 +84,112 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
     ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
-    ...(handoff ? { [ENV_HANDOFF]: String(HANDOFF_VERSION) } : {}),
+    ...(withHandoff(spec) ? { [ENV_HANDOFF]: String(HANDOFF_VERSION) } : {}),
     PWD: spec.launch.cwd
   }
+}
+
+/** Reads the readiness pipe line by line; calls `onReady` at the first ready line naming `pid`. */
+function readyLines (pid: number, onReady: () => void): (chunk: Buffer) => void {
+  let buffered = ''
+  return (chunk) => {
+    buffered += chunk.toString('utf8')
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+      if (decodeMessage(line)?.pid === pid) onReady()
+    }
+    if (buffered.length > MAX_LINE) buffered = ''
+  }
+}
+
+/** The supervisor's end of the IPC channel to a worker. */
+function childChannel (child: ChildProcess): ChildChannel {
+  return {
+    send: (message, handle) => new Promise<void>((resolve, reject) => {
+      // With a callback, a worker that is gone is reported here, never as an 'error' event.
+      const callback = (err: Error | null): void => { if (err === null) resolve(); else reject(err) }
+      try {
+        child.send(message, handle as Parameters<ChildProcess['send']>[1], callback)
+      } catch (err) {
+        reject(err as Error)
+      }
+    }),
+    onMessage: (fn) => { child.on('internalMessage' as 'message', fn) },
+    onDisconnect: (fn) => {
+      if (!child.connected) queueMicrotask(fn)
+      else child.once('disconnect', fn)
+    },
+    disconnect: () => { if (child.connected) child.disconnect() }
+  }
+}
+
+/** The handover channel goes to a next generation that asked for it, never to a supervisor's worker (whose channel is the supervisor's). */
+function withHandoff (spec: GenerationSpec): boolean {
+  return spec.handoff === true && spec.worker === undefined
+}
+
+/** A child that never started: nothing to kill or release. */
+function unstarted (exited: NextGeneration['exited']): NextGeneration {
+  return { pid: undefined, exited, kill: () => {}, release: () => {}, stdout: null, stderr: null }
+}
+
+/** Resolves when the child exited and was reaped; a child that could not be spawned at all never emits 'exit'. */
+function exitOf (child: ChildProcess): NextGeneration['exited'] {
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+    child.once('error', () => { if (child.pid === undefined) resolve({ code: null, signal: null }) })
+  })
+}
+
+export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents): NextGeneration {
+  const passed: PassedListener[] = spec.listeners.map((l, i) => ({ fd: 3 + i, key: l.key }))
+  const readyFd = 3 + passed.length
   const output = spec.output ?? 'inherit'
   settleCertificateLoader()
   let child: ChildProcess
   try {
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
-      env,
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined && !handoff ? [] : ['ipc' as const])],
+      env: childEnv(spec, passed, readyFd),
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined && !withHandoff(spec) ? [] : ['ipc' as const])],
       ...spec.ids
     })
   } catch (err) {
     queueMicrotask(() => events.onError(err as Error))
-    return { pid: undefined, exited: Promise.resolve({ code: null, signal: null }), kill: () => {}, release: () => {}, stdout: null, stderr: null }
+    return unstarted(Promise.resolve({ code: null, signal: null }))
   }
   if (child.pid === undefined) {
     // EMFILE, ENFILE, EAGAIN, ENOENT, EACCES: Node returns a child without a pid (and
     // without child.stdio) and emits 'error' on the next tick.
-    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    return unstarted(new Promise((resolve) => {
       child.once('error', (err) => {
         events.onError(err)
         resolve({ code: null, signal: null })
       })
-    })
-    return { pid: undefined, exited, kill: () => {}, release: () => {}, stdout: null, stderr: null }
+    }))
   }
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-    // A child that could not be spawned at all never emits 'exit'.
-    child.once('error', () => { if (child.pid === undefined) resolve({ code: null, signal: null }) })
-  })
-
+  const exited = exitOf(child)
+  // The first of ready, exit and error settles the handover; the others are not reported.
   let settled = false
-  const pipe = child.stdio[readyFd] as Readable | null
-  let buffered = ''
-  const onData = (chunk: Buffer): void => {
-    buffered += chunk.toString('utf8')
-    let nl: number
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl)
-      buffered = buffered.slice(nl + 1)
-      if (!settled && decodeMessage(line)?.pid === child.pid) {
-        settled = true
-        events.onReady()
-      }
-    }
-    if (buffered.length > MAX_LINE) buffered = ''
+  const once = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A): void => {
+    if (settled) return
+    settled = true
+    fn(...args)
   }
+  const pipe = child.stdio[readyFd] as Readable | null
+  const onData = readyLines(child.pid, once(events.onReady))
+  const onExit = once(events.onExit)
+  const onError = once(events.onError)
   pipe?.on('data', onData)
   pipe?.on('error', () => {}) // the child closing its end is not an error here
-  const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-    if (settled) return
-    settled = true
-    events.onExit(code, signal)
-  }
-  const onError = (err: Error): void => {
-    if (settled) return
-    settled = true
-    events.onError(err)
-  }
   child.once('exit', onExit)
   child.once('error', onError)
-
-  const channel: ChildChannel | undefined = spec.worker === undefined && !handoff
-    ? undefined
-    : {
-        send: (message, handle) => new Promise<void>((resolve, reject) => {
-          // With a callback, a worker that is gone is reported here, never as an 'error' event.
-          const callback = (err: Error | null): void => { if (err === null) resolve(); else reject(err) }
-          try {
-            child.send(message, handle as Parameters<ChildProcess['send']>[1], callback)
-          } catch (err) {
-            reject(err as Error)
-          }
-        }),
-        onMessage: (fn) => { child.on('internalMessage' as 'message', fn) },
-        onDisconnect: (fn) => {
-          if (!child.connected) queueMicrotask(fn)
-          else child.once('disconnect', fn)
-        },
-        disconnect: () => { if (child.connected) child.disconnect() }
-      }
-
   return {
     pid: child.pid,
     exited,
-    channel,
+    channel: spec.worker === undefined && !withHandoff(spec) ? undefined : childChannel(child),
     stdout: child.stdout,
     stderr: child.stderr,
     kill: (signal) => { child.kill(signal) },

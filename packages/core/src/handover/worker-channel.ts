@@ -9,6 +9,7 @@
  * left behind once every answer arrived.
  */
 import { GracefulError } from '../errors.ts'
+import { hostPort } from '../listeners/key.ts'
 import { CHANNEL_VERSION, decodeSupervisorMessage, encode, type SocketSpec, type WorkerMessage } from './channel.ts'
 
 /** A listening socket the supervisor passed: a libuv TCP or Pipe handle. */
@@ -36,30 +37,62 @@ interface Pending { key: string, resolve: (socket: ReceivedSocket) => void, reje
 /** The channel when the supervisor offered one (`offered` is its version) and Node set it up. */
 export function openSupervisorChannel (offered: number | undefined, end: IpcEnd = process as unknown as IpcEnd): SupervisorChannel | undefined {
   if (offered === undefined || offered < 1 || typeof end.send !== 'function') return undefined
-  const v = Math.min(offered, CHANNEL_VERSION)
-  const send = end.send.bind(end) as Send
-  const pending = new Map<number, Pending>()
-  let nextId = 1
-  let keepAlive: NodeJS.Timeout | undefined
+  return new WorkerChannel(end, end.send.bind(end) as Send, Math.min(offered, CHANNEL_VERSION))
+}
 
-  const onDisconnect = (): void => {
-    for (const [id, p] of [...pending]) settle(id)?.reject(channelError(`the supervisor closed its channel before it answered for ${p.key}`))
+class WorkerChannel implements SupervisorChannel {
+  readonly #end: IpcEnd
+  readonly #send: Send
+  readonly #version: number
+  readonly #pending = new Map<number, Pending>()
+  #nextId = 1
+  #keepAlive: NodeJS.Timeout | undefined
+
+  constructor (end: IpcEnd, send: Send, version: number) {
+    this.#end = end
+    this.#send = send
+    this.#version = version
+    end.on('internalMessage', ((raw: unknown, handle: unknown) => { this.#answered(raw, handle) }) as (...args: never[]) => void)
   }
-  const settle = (id: number): Pending | undefined => {
-    const p = pending.get(id)
+
+  askSocket (socket: SocketSpec, index: number): Promise<ReceivedSocket> {
+    return new Promise<ReceivedSocket>((resolve, reject) => {
+      const id = this.#nextId++
+      const key = socket.kind === 'tcp' ? hostPort(socket.host, socket.port) : socket.path
+      if (this.#pending.size === 0) {
+        this.#keepAlive = setInterval(() => {}, 2 ** 30)
+        this.#end.on('disconnect', this.#onDisconnect)
+      }
+      this.#pending.set(id, { key, resolve, reject })
+      this.#post({ type: 'listen', id, index, socket }, (err) => {
+        this.#settle(id)?.reject(channelError(`cannot ask the supervisor for ${key}: ${err.message}`))
+      })
+    })
+  }
+
+  askReload (trigger: string): boolean {
+    return this.#post({ type: 'reload', trigger }, () => {})
+  }
+
+  readonly #onDisconnect = (): void => {
+    for (const [id, p] of [...this.#pending]) this.#settle(id)?.reject(channelError(`the supervisor closed its channel before it answered for ${p.key}`))
+  }
+
+  #settle (id: number): Pending | undefined {
+    const p = this.#pending.get(id)
     if (p === undefined) return undefined
-    pending.delete(id)
-    if (pending.size === 0) {
-      clearInterval(keepAlive)
-      end.off('disconnect', onDisconnect)
+    this.#pending.delete(id)
+    if (this.#pending.size === 0) {
+      clearInterval(this.#keepAlive)
+      this.#end.off('disconnect', this.#onDisconnect)
     }
     return p
   }
 
-  end.on('internalMessage', ((raw: unknown, handle: unknown) => {
+  #answered (raw: unknown, handle: unknown): void {
     const message = decodeSupervisorMessage(raw)
     if (message === undefined) return
-    const p = settle(message.id)
+    const p = this.#settle(message.id)
     if (p === undefined) return
     if (message.type === 'refused') {
       const err = new GracefulError(message.code, message.message)
@@ -70,37 +103,21 @@ export function openSupervisorChannel (offered: number | undefined, end: IpcEnd 
     } else {
       p.reject(channelError(`the supervisor answered for ${message.key} without a socket`))
     }
-  }) as (...args: never[]) => void)
+  }
 
-  const post = (message: WorkerMessage, onError: (err: Error) => void): boolean => {
-    if (end.connected === false) {
+  #post (message: WorkerMessage, onError: (err: Error) => void): boolean {
+    if (this.#end.connected === false) {
       onError(new Error('the channel is closed'))
       return false
     }
     try {
       // false only means the message was queued behind others: it is still sent.
-      send(encode(message, v), undefined, undefined, (err) => { if (err !== null) onError(err) })
+      this.#send(encode(message, this.#version), undefined, undefined, (err) => { if (err !== null) onError(err) })
       return true
     } catch (err) {
       onError(err as Error)
       return false
     }
-  }
-
-  return {
-    askSocket: (socket, index) => new Promise<ReceivedSocket>((resolve, reject) => {
-      const id = nextId++
-      const key = socket.kind === 'tcp' ? `${socket.host ?? '*'}:${socket.port}` : socket.path
-      if (pending.size === 0) {
-        keepAlive = setInterval(() => {}, 2 ** 30)
-        end.on('disconnect', onDisconnect)
-      }
-      pending.set(id, { key, resolve, reject })
-      post({ type: 'listen', id, index, socket }, (err) => {
-        settle(id)?.reject(channelError(`cannot ask the supervisor for ${key}: ${err.message}`))
-      })
-    }),
-    askReload: (trigger) => post({ type: 'reload', trigger }, () => {})
   }
 }
 

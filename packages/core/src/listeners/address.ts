@@ -1,3 +1,5 @@
+import { formatKey } from './key.ts'
+
 /**
  * What a `server.listen(...)` call asks for, in every form Node accepts, reduced to the
  * address that identifies a listening socket across generations.
@@ -62,11 +64,7 @@ export function parseListenArgs (args: unknown[]): ParsedListen {
  * generation asks for port 0 again and is handed the same socket.
  */
 export function listenerKey (request: ListenRequest): string | undefined {
-  switch (request.kind) {
-    case 'tcp': return `tcp:${request.host ?? '*'}:${request.port}`
-    case 'unix': return `unix:${request.path}`
-    case 'passthrough': return undefined
-  }
+  return request.kind === 'passthrough' ? undefined : formatKey(request)
 }
 
 /** Canonical text form of an IP address, so `::1`, `0:0::1` and `[::1]` compare equal. */

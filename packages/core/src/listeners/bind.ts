@@ -7,11 +7,11 @@
  * one serves.
  */
 import fs from 'node:fs'
-import net, { type Server } from 'node:net'
-import { GracefulError } from '../errors.ts'
+import type { Server } from 'node:net'
 import { listenerKey, parseListenArgs, type ListenRequest } from './address.ts'
 import { listenOnReceived, setPipeName } from './fd.ts'
 import type { InheritedSocket } from './inherit.ts'
+import { takeOverUnixPath } from './unix-path.ts'
 import type { ListenerRegistry } from './registry.ts'
 import type { SocketSpec } from '../handover/channel.ts'
 import type { SupervisorChannel } from '../handover/worker-channel.ts'
@@ -79,33 +79,11 @@ function emitSoon (server: Server, err: Error): void {
   process.nextTick(() => server.emit('error', err))
 }
 
-export function probeUnix (path: string): Promise<'in-use' | 'stale' | 'absent'> {
-  return new Promise((resolve) => {
-    if (!fs.existsSync(path)) {
-      resolve('absent')
-      return
-    }
-    const socket = net.connect(path)
-    socket.once('connect', () => { socket.destroy(); resolve('in-use') })
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      resolve(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'absent' : 'in-use')
-    })
-  })
-}
-
 function bindUnix (server: Server, original: ListenFn, request: Extract<ListenRequest, { kind: 'unix' }>,
   options: Record<string, unknown> | undefined, callback: ((...a: unknown[]) => void) | undefined, pid: number): void {
   const { path } = request
   const tmp = `${path}.gr-${pid}`
-  void probeUnix(path).then((state) => {
-    if (state === 'in-use') {
-      const err = new GracefulError('ERR_GRACEFUL_ADDRESS_IN_USE', `unix socket ${path} is served by another process`)
-      Object.assign(err, { syscall: 'listen', address: path, errno: 'EADDRINUSE' })
-      emitSoon(server, err)
-      return
-    }
-    // A path nobody answers on is a leftover of a crashed process: safe to replace.
-    if (state === 'stale') fs.rmSync(path, { force: true })
+  takeOverUnixPath(path).then(() => {
     fs.rmSync(tmp, { force: true })
     // Prepended: the app's own 'listening' listeners (Fastify's among them) read address().
     server.prependOnceListener('listening', () => {
@@ -117,7 +95,7 @@ function bindUnix (server: Server, original: ListenFn, request: Extract<ListenRe
       }
     })
     original.call(server, { ...options, path: tmp, backlog: request.backlog }, ...(callback === undefined ? [] : [callback]))
-  })
+  }, (err: Error) => { emitSoon(server, err) })
 }
 
 export function listenOn (server: Server, original: ListenFn, args: unknown[], registry: ListenerRegistry, pid: number, supplier?: SocketSupplier): ListenOutcome {

@@ -1,10 +1,12 @@
 /**
- * The only file that reaches past Node's public API: the fd behind a listening server
- * (needed to pass it to the next generation), what the kernel says about an inherited fd
- * on Linux (needed to refuse a socket we should not own), a connection's response in
- * flight, its newest request and the TCP socket beneath a TLS one (needed by the drain),
- * binding without listening for the supervisor, and listening on a socket the supervisor
- * passed over IPC.
+ * What the package needs of sockets that Node's public API does not give: the fd behind a
+ * listening server (to pass it to the next generation), what the kernel says about an
+ * inherited fd on Linux (to refuse a socket we should not own), a connection's response in
+ * flight, its newest request and the TCP socket beneath a TLS one (for the drain), binding
+ * without listening (for the supervisor), and listening on a socket the supervisor passed
+ * over IPC. Kept in one file so that a Node release that moves them breaks here. (Beyond
+ * sockets: the IPC channel's 'internalMessage', handover/channel.ts, and
+ * process.moduleLoadList, handover/settle-tls.ts.)
  */
 import fs from 'node:fs'
 import { constants as osConstants } from 'node:os'
@@ -13,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import net, { type Server, type Socket } from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { canonicalHost } from './address.ts'
+import { hostPort } from './key.ts'
 
 export type SocketInfo =
   | { kind: 'tcp', host: string, port: number, listening: boolean }
@@ -255,7 +258,7 @@ function bound (handle: ServerHandle | number, what: string): BoundSocket {
     handle.close()
     throw bindError(-(osConstants.errno.EADDRINUSE), what)
   }
-  const address = `${out.address?.includes(':') === true ? `[${out.address}]` : out.address ?? ''}:${out.port}`
+  const address = hostPort(out.address ?? '', out.port)
   return { fd: handle.fd, handle, address, close: () => { handle.close() } }
 }
 
@@ -265,10 +268,10 @@ export function bindTcpUnlistened (host: string | undefined, port: number, ipv6O
   const flags = ipv6Only ? TCP_IPV6ONLY : 0
   if (host === undefined) {
     const any6 = create('::', port, 6, undefined, flags)
-    return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), `0.0.0.0:${port}`) : bound(any6, `[::]:${port}`)
+    return typeof any6 === 'number' ? bound(create('0.0.0.0', port, 4), hostPort('0.0.0.0', port)) : bound(any6, hostPort('::', port))
   }
   const v6 = host.includes(':')
-  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), v6 ? `[${host}]:${port}` : `${host}:${port}`)
+  return bound(create(host, port, v6 ? 6 : 4, undefined, v6 ? flags : 0), hostPort(host, port))
 }
 
 /** Binds a unix socket path without listening; libuv removes the path when this handle closes. */

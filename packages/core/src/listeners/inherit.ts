@@ -10,6 +10,7 @@ import {
   type DrainingGeneration
 } from '../handover/protocol.ts'
 import { tcpMatches } from './address.ts'
+import { normalizeKey, parseKey } from './key.ts'
 import { describeSocket, isReadinessChannel, type SocketInfo } from './fd.ts'
 
 export interface InheritedSocket {
@@ -71,16 +72,12 @@ function parseIntStrict (text: string | undefined): number | undefined {
 export function socketMatchesKey (info: SocketInfo, key: string, boundOnly = false): boolean {
   if (info.kind === 'unknown') return true // nothing more to check on this platform
   if (!info.listening && !boundOnly) return false
-  if (key.startsWith('unix:')) {
-    const path = key.slice('unix:'.length)
+  const address = parseKey(key)
+  if (address?.kind === 'unix') {
     // The first generation binds a temporary name and renames it into place (see bind.ts).
-    return info.kind === 'unix' && (info.path === path || info.path.startsWith(`${path}.gr-`))
+    return info.kind === 'unix' && (info.path === address.path || info.path.startsWith(`${address.path}.gr-`))
   }
-  const rest = key.slice('tcp:'.length)
-  const cut = rest.lastIndexOf(':')
-  const host = rest.slice(0, cut)
-  const port = Number(rest.slice(cut + 1))
-  return info.kind === 'tcp' && tcpMatches({ host: host === '*' ? undefined : host, port }, info.host, info.port)
+  return address?.kind === 'tcp' && info.kind === 'tcp' && tcpMatches(address, info.host, info.port)
 }
 
 function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boolean) => SocketInfo): Inheritance | undefined {
@@ -132,7 +129,8 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     if (!socketMatchesKey(info, key, supervisorPid !== undefined)) {
       throw new GracefulError('ERR_GRACEFUL_INHERITED_FD', `inherited fd ${fd} is not a listening socket for ${key} (${JSON.stringify(info)})`)
     }
-    return { fd, key, source: 'parent', name: undefined, info }
+    // In this release's form, as this generation's own listen() calls name it.
+    return { fd, key: normalizeKey(key), source: 'parent', name: undefined, info }
   })
   return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, handoverStartedUs, handoff, ignored: [] }
 }

@@ -3,7 +3,6 @@
  * those nobody claimed by the time the generation is ready are closed.
  */
 import { tcpMatches, type ListenRequest, listenerKey } from './address.ts'
-import { closeFd } from './fd.ts'
 import type { InheritedSocket } from './inherit.ts'
 
 function addressMatches (socket: InheritedSocket, request: ListenRequest): boolean {
@@ -45,7 +44,7 @@ export class ListenerRegistry {
   }
 
   /** Closes what nobody claimed, so a listener the new code dropped stops accepting. */
-  closeUnclaimed (close: (fd: number) => void = closeFd): InheritedSocket[] {
+  closeUnclaimed (close: (fd: number) => void): InheritedSocket[] {
     const closed = this.#unclaimed.splice(0)
     for (const socket of closed) close(socket.fd)
     return closed

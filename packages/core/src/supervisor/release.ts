@@ -9,12 +9,38 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { envDiff, withEnvFiles } from '../handover/env.ts'
 import type { Launch } from '../handover/launch.ts'
 
 export interface Release {
   generation: number
   launch: Launch
   env: NodeJS.ProcessEnv
+}
+
+/** What every generation starts from; `env` and `envFiles` as the supervisor was given them. */
+export interface ReleaseSpec {
+  command: readonly string[]
+  cwd: string
+  env: NodeJS.ProcessEnv
+  /** Read again for each generation; their values fill in what `env` does not set. */
+  envFiles: readonly string[]
+}
+
+/**
+ * The release `generation` runs: the environment files read again, the working directory
+ * pinned. Given the `previous` generation's environment, the names of what changed are
+ * logged. Throws the fs error of an environment file that cannot be read.
+ */
+export function nextRelease (spec: ReleaseSpec, generation: number, previous: NodeJS.ProcessEnv | undefined,
+  files: { readFile: (file: string) => string, realpath: (p: string) => string }, log: (msg: string) => void): Release {
+  const env = withEnvFiles(spec.env, spec.envFiles, spec.cwd, files.readFile)
+  if (previous !== undefined) {
+    const parts = Object.entries(envDiff(previous, env)).filter(([, names]) => names.length > 0).map(([kind, names]) => `${kind} ${names.join(', ')}`)
+    log(`generation ${generation} environment: ${parts.length === 0 ? 'unchanged' : parts.join('; ')}`)
+  }
+  const launch = pinLaunch({ execPath: spec.command[0] as string, args: spec.command.slice(1), cwd: spec.cwd }, files.realpath)
+  return { generation, env, launch }
 }
 
 /**

@@ -13,9 +13,9 @@
  * already took over and the old ones left keep serving, and the next reload replaces every
  * worker, those already on the failed generation included.
  */
-import { performance } from 'node:perf_hooks'
 import { CHANNELS, Reporter } from '../diagnostics.ts'
 import { GracefulError, invalidOption } from '../errors.ts'
+import type { SupervisorClock } from './clock.ts'
 
 export interface RollWorker {
   readonly slot: number
@@ -35,6 +35,7 @@ export interface RollHost<W extends RollWorker> {
   readonly surge: number | undefined
   /** How long one step's new workers may take to become ready. */
   readonly upgradeTimeout: number
+  readonly clock: SupervisorClock
   /** The worker of each slot, one that crashed and waits for its restart included. */
   serving: () => readonly W[]
   /** Replaced workers that have not exited yet. */
@@ -88,8 +89,8 @@ export class Roll<W extends RollWorker> {
   readonly generation: number
   readonly #host: RollHost<W>
   readonly #trigger: string
-  readonly #startedAt = Date.now()
-  readonly #started = performance.now()
+  readonly #startedAt: number
+  readonly #startedMs: number
   #state: RollStatus['state'] = 'rolling'
   #steps = 0
   #durationMs: number | undefined
@@ -99,6 +100,13 @@ export class Roll<W extends RollWorker> {
     this.#host = host
     this.generation = generation
     this.#trigger = trigger
+    this.#startedAt = host.clock.now()
+    this.#startedMs = this.#now()
+  }
+
+  /** Monotonic ms: step and roll durations. */
+  #now (): number {
+    return this.#host.clock.monotonicUs() / 1000
   }
 
   get #surge (): number {
@@ -110,7 +118,7 @@ export class Roll<W extends RollWorker> {
   }
 
   #ms (): number {
-    return Math.round(performance.now() - this.#started)
+    return Math.round(this.#now() - this.#startedMs)
   }
 
   /** Where the roll stands; `serving` counted from the workers as they are now. */
@@ -134,13 +142,12 @@ export class Roll<W extends RollWorker> {
   /** Runs the roll to its end; never rejects (a failed step is a result). */
   async run (): Promise<RollResult> {
     const host = this.#host
-    const { workers } = host
     reporter.event(CHANNELS.rollStart, 'info', 'roll started', {
-      pid: process.pid, generation: this.generation, workers, surge: this.#surge, bounded: host.surge !== undefined, trigger: this.#trigger
+      pid: process.pid, generation: this.generation, workers: host.workers, surge: this.#surge, bounded: host.surge !== undefined, trigger: this.#trigger
     })
     for (;;) {
       if (host.stopping()) return this.#end(new GracefulError('ERR_GRACEFUL_SHUTTING_DOWN', 'the supervisor is stopping'))
-      const waitStarted = performance.now()
+      const waitStarted = this.#now()
       if (host.surge !== undefined) {
         const size = Math.min(host.surge, this.#left().length)
         // The next step's workers plus those still draining must fit in the surge.
@@ -151,11 +158,11 @@ export class Roll<W extends RollWorker> {
       }
       const left = this.#left()
       if (left.length === 0) return this.#end(undefined)
-      const waitedMs = Math.round(performance.now() - waitStarted)
-      const stepStarted = performance.now()
+      const waitedMs = Math.round(this.#now() - waitStarted)
+      const stepStarted = this.#now()
       const batch = left.slice(0, this.#surge).map((old) => host.start(old.slot))
       try {
-        await settle(batch, host.upgradeTimeout, this.generation)
+        await settle(batch, host.upgradeTimeout, this.generation, host.clock)
       } catch (err) {
         await host.discard(batch)
         return this.#end(err as GracefulError)
@@ -164,24 +171,28 @@ export class Roll<W extends RollWorker> {
       const replacedPids = batch.map((w) => host.serving().find((old) => old.slot === w.slot)?.pid)
       for (const w of batch) host.takeOver(w)
       this.#steps++
-      const replaced = this.#replaced()
-      const durationMs = Math.round(performance.now() - stepStarted)
-      host.log(`generation ${this.generation}: ${replaced}/${workers} workers took over (step ${this.#steps}: ` +
-        `${batch.map((w, i) => `worker ${w.slot} pid ${w.pid ?? '-'} for pid ${replacedPids[i] ?? '-'}`).join(', ')}; ready in ${durationMs} ms` +
-        `${waitedMs > 0 ? ` after ${waitedMs} ms waiting for draining workers to exit` : ''})`)
-      reporter.event(CHANNELS.rollStep, 'info', 'roll step took over', {
-        pid: process.pid,
-        generation: this.generation,
-        step: this.#steps,
-        replaced,
-        workers,
-        slots: batch.map((w) => w.slot),
-        pids: batch.map((w) => w.pid),
-        drained: replacedPids,
-        waitedMs,
-        durationMs
-      })
+      this.#stepDone(batch, replacedPids, waitedMs, Math.round(this.#now() - stepStarted))
     }
+  }
+
+  #stepDone (batch: readonly W[], replacedPids: Array<number | undefined>, waitedMs: number, durationMs: number): void {
+    const replaced = this.#replaced()
+    const { workers } = this.#host
+    this.#host.log(`generation ${this.generation}: ${replaced}/${workers} workers took over (step ${this.#steps}: ` +
+      `${batch.map((w, i) => `worker ${w.slot} pid ${w.pid ?? '-'} for pid ${replacedPids[i] ?? '-'}`).join(', ')}; ready in ${durationMs} ms` +
+      `${waitedMs > 0 ? ` after ${waitedMs} ms waiting for draining workers to exit` : ''})`)
+    reporter.event(CHANNELS.rollStep, 'info', 'roll step took over', {
+      pid: process.pid,
+      generation: this.generation,
+      step: this.#steps,
+      replaced,
+      workers,
+      slots: batch.map((w) => w.slot),
+      pids: batch.map((w) => w.pid),
+      drained: replacedPids,
+      waitedMs,
+      durationMs
+    })
   }
 
   /** Old workers first (the oldest generation, then by slot): a mixed state shrinks from its oldest end. */
@@ -214,10 +225,10 @@ export class Roll<W extends RollWorker> {
  * reason), exits after it was ready but before the step took over, or the step outlasts
  * `timeoutMs`.
  */
-function settle (batch: readonly RollWorker[], timeoutMs: number, generation: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
+function settle (batch: readonly RollWorker[], timeoutMs: number, generation: number, clock: SupervisorClock): Promise<void> {
+  let timer: object | undefined
   return new Promise<void>((resolve, reject) => {
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
       reject(new GracefulError('ERR_GRACEFUL_UPGRADE_TIMEOUT', `generation ${generation} not ready within ${timeoutMs} ms`))
     }, timeoutMs)
     Promise.all(batch.map((w) => w.ready)).then(() => resolve(), reject)
@@ -227,5 +238,5 @@ function settle (batch: readonly RollWorker[], timeoutMs: number, generation: nu
         reject(new GracefulError('ERR_GRACEFUL_CHILD_EXITED', `worker ${w.slot} of generation ${generation} (pid ${w.pid ?? '-'}) exited after it was ready, before it took over`))
       }, () => {}))
     }
-  }).finally(() => clearTimeout(timer))
+  }).finally(() => clock.clearTimeout(timer))
 }

@@ -11,7 +11,8 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { GracefulError } from '../errors.ts'
 import { listenerKey, type ListenRequest } from '../listeners/address.ts'
-import { probeUnix } from '../listeners/bind.ts'
+import { formatKey } from '../listeners/key.ts'
+import { takeOverUnixPath } from '../listeners/unix-path.ts'
 import { bindTcpUnlistened, bindUnixUnlistened, handleForFd, type BoundSocket } from '../listeners/fd.ts'
 import type { InheritedSocket } from '../listeners/inherit.ts'
 import { ListenerRegistry } from '../listeners/registry.ts'
@@ -120,7 +121,7 @@ export class SocketTable {
       // systemd sockets that no --listen names are passed on too: the app may claim them by address.
       for (const socket of registry.unclaimed) {
         const info = socket.info
-        const key = info.kind === 'tcp' ? `tcp:${info.host}:${info.port}` : info.kind === 'unix' ? `unix:${info.path}` : undefined
+        const key = info.kind === 'unknown' ? undefined : formatKey(info)
         if (key !== undefined) this.#sockets.push(fromFd(key, socket.fd, 'systemd', describe(socket)))
       }
     } catch (err) {
@@ -153,14 +154,7 @@ export class SocketTable {
   async #bind (spec: SocketSpec): Promise<BoundSocket> {
     if (spec.kind === 'tcp') return bindTcpUnlistened(await bindableHost(spec.host), spec.port, spec.ipv6Only)
     const { path } = spec
-    if (!path.startsWith('\0')) {
-      const state = await probeUnix(path)
-      if (state === 'in-use') {
-        throw Object.assign(new GracefulError('ERR_GRACEFUL_ADDRESS_IN_USE', `unix socket ${path} is served by another process`), { errno: 'EADDRINUSE' })
-      }
-      // A path nobody answers on is a leftover of a crashed process: safe to replace.
-      if (state === 'stale') fs.rmSync(path, { force: true })
-    }
+    if (!path.startsWith('\0')) await takeOverUnixPath(path)
     const bound = bindUnixUnlistened(path)
     if (!path.startsWith('\0')) {
       try {

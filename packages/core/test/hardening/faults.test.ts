@@ -5,31 +5,23 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { isAlive, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { get, isAlive, openFds, processesWithMarker, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { FIXTURE as HTTP_APP, arrived, events, handover, setMode, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { PROTOCOL_APP, canConnect, openFds, spawnMarked, zombiesOf } from './helpers.ts'
+import { PROTOCOL_APP, canConnect, spawnMarked, zombiesOf } from './helpers.ts'
 
-interface Outcome { status?: number, pid?: number, error?: string, at: number }
+interface Outcome { status?: number, pid?: number, error?: string }
 
-function get (port: number, urlPath: string): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { body += c })
-      res.on('end', () => {
-        if (!res.complete) resolve({ error: 'incomplete body', at: Date.now() })
-        else resolve({ status: res.statusCode, pid: (JSON.parse(body) as { pid: number }).pid, at: Date.now() })
-      })
-      res.on('error', (err) => resolve({ error: err.message, at: Date.now() }))
-    })
-    req.on('error', (err) => resolve({ error: err.message, at: Date.now() }))
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')))
-  })
+/** A GET whose failure is an outcome to assert on, not an exception. */
+async function outcome (port: number, urlPath: string): Promise<Outcome> {
+  try {
+    const { status, pid } = await get(port, urlPath, { timeoutMs: 30_000 })
+    return { status, pid }
+  } catch (err) {
+    return { error: (err as Error).message }
+  }
 }
 
 test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; only what the old one still held is lost', { timeout: 60_000 }, async (t) => {
@@ -38,7 +30,7 @@ test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; 
   const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 0, durationMs: 30_000 })
   const fresh = startLoad({ port: app.port, keepAlive: false, clients: 8, slowEvery: 0, durationMs: 30_000 })
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
-  const slow = get(app.port, '/sleep?ms=5000&announce=1')
+  const slow = outcome(app.port, '/sleep?ms=5000&announce=1')
   await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
@@ -75,7 +67,7 @@ test('the old generation SIGKILLed mid-drain: the new one serves on unaffected; 
 test('the new generation SIGKILLed right after ready: the old one still finishes its in-flight requests and exits 0; the address is down until something restarts the app', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const app = await startApp(track, tempDir(t))
-  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  const slow = outcome(app.port, '/sleep?ms=1500&announce=1')
   await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
@@ -100,7 +92,7 @@ test('SIGTERM while the next generation is still starting: the handover is abort
   const track = tracker(t)
   const app = await startApp(track, tempDir(t), { UPGRADE_TIMEOUT: '20000' })
   setMode(app, 'hang') // the next generation listens, then never becomes ready
-  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  const slow = outcome(app.port, '/sleep?ms=1500&announce=1')
   await arrived(app.started.lines, '/sleep')
   const old = app.pid
   process.kill(old, 'SIGUSR2')
@@ -126,7 +118,7 @@ test('SIGTERM to the old generation while it drains after a handover: the drain 
   const app = await startApp(track, tempDir(t), { NODE_DEBUG: 'graceful-restart' })
   const keepAlive = startLoad({ port: app.port, keepAlive: true, clients: 8, slowEvery: 20, slowMs: 300, durationMs: 30_000 })
   t.after(async () => { await keepAlive.stop() })
-  const slow = get(app.port, '/sleep?ms=1500&announce=1')
+  const slow = outcome(app.port, '/sleep?ms=1500&announce=1')
   await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
@@ -148,7 +140,7 @@ test('a second SIGTERM during that drain is an order: the old generation exits a
   // NODE_DEBUG shows the line that says the first SIGTERM was heard (two signals sent at
   // once may reach the process as one).
   const app = await startApp(track, tempDir(t), { NODE_DEBUG: 'graceful-restart' })
-  const slow = get(app.port, '/sleep?ms=10000&announce=1')
+  const slow = outcome(app.port, '/sleep?ms=10000&announce=1')
   await arrived(app.started.lines, '/sleep')
   const old = app.pid
   const next = await handover(app)
@@ -158,7 +150,7 @@ test('a second SIGTERM during that drain is an order: the old generation exits a
   const exit = await app.started.exited
   assert.deepEqual(exit, { code: 143, signal: null })
   assert.ok((await slow).error !== undefined, 'the request the operator chose to cut')
-  const res = await get(app.port, '/')
+  const res = await outcome(app.port, '/')
   assert.equal(res.pid, next)
   assert.deepEqual(processesWithMarker(track.marker), [next])
 })
@@ -276,7 +268,7 @@ test('a full disk at the first start: the server serves without its PID file and
   const port = (events(started, 'listening')[0]?.address as { port: number }).port
   await waitFor(() => started.lines.find((l) => l.includes('ERR_GRACEFUL_PIDFILE') && l.includes(`cannot write PID file ${pidFile}`)), { timeoutMs: 2000, what: 'the error on stderr' })
   assert.ok(started.lines.some((l) => l.includes('ERR_GRACEFUL_PIDFILE') && /ENOSPC|ENOTDIR/.test(l)), started.lines.join('\n'))
-  assert.equal((await get(port, '/')).pid, ready.pid)
+  assert.equal((await outcome(port, '/')).pid, ready.pid)
   assert.equal(fs.existsSync(pidFile), false)
   assert.deepEqual(fs.readdirSync(path.dirname(pidFile)).filter((f) => f.endsWith('.tmp')), [], 'no temporary file is left behind')
   process.kill(Number(ready.pid), 'SIGTERM')
@@ -301,7 +293,7 @@ test('a disk that fills up before a handover: the next generation cannot write t
   process.kill(old, 'SIGUSR2')
   const rollback = await waitFor(() => events(app.started, 'handover:rollback')[0], { timeoutMs: 8000, what: 'the handover rolled back' })
   assert.equal(rollback.reason, 'exit')
-  assert.ok(app.started.lines.some((l) => l.includes('ERR_GRACEFUL_PIDFILE')), 'the child said why')
+  await app.started.waitForLine((l) => l.includes('ERR_GRACEFUL_PIDFILE')) // the child said why (its stderr, not ordered with the parent's event)
   assert.equal(readPidFile(app.pidFile), old, 'the PID file still names the generation that serves')
   assert.ok(isAlive(old))
 
@@ -398,7 +390,7 @@ test(`EMFILE: at the fd limit (ulimit -n ${FD_LIMIT}) the live server stays up, 
   assert.equal((await requestOver(held[0] as net.Socket, '/')).pid, app.pid)
   assert.ok(isAlive(app.pid))
   await release(app.pid, held, idle)
-  assert.equal((await get(app.port, '/')).pid, app.pid)
+  assert.equal((await outcome(app.port, '/')).pid, app.pid)
   assert.equal(app.lines.filter((l) => l.includes('Error')).length, 0, app.lines.join('\n'))
 })
 
@@ -426,5 +418,5 @@ test(`EMFILE: a handover at the fd limit fails with ERR_GRACEFUL_SPAWN, the old 
     return pid !== app.pid ? pid : undefined
   }, { timeoutMs: 10_000, what: 'a handover once fds are free' })
   await waitGone([app.pid])
-  assert.equal((await get(app.port, '/')).pid, next)
+  assert.equal((await outcome(app.port, '/')).pid, next)
 })

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { processesWithMarker, tracker, waitFor } from '@graceful-restart/test-utils'
+import { openFds, processesWithMarker, tracker, waitFor } from '@graceful-restart/test-utils'
 import { events, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { openFds, sleep, tlsFiles } from './helpers.ts'
+import { sleep, tlsFiles } from './helpers.ts'
 
 const major = Number(process.versions.node.split('.')[0])
 

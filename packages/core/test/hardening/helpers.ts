@@ -1,6 +1,6 @@
 // Shared pieces of the hardening suite: TLS material, bounded client loops for HTTPS and
 // HTTP/2 (the test-utils driver speaks plain HTTP/1.1 only), a minimal WebSocket and SSE
-// client, and process inspection (marked spawns, zombies, fd kinds).
+// client, and process inspection (marked spawns, zombies; fd counts are in test-utils).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -461,44 +461,6 @@ export function zombiesOf (parents: Iterable<number>): number[] {
     if (s?.state === 'Z' && set.has(s.ppid)) out.push(Number(name))
   }
   return out
-}
-
-/** Open fds of pid by kind: sockets (listeners and connections), and everything else. */
-export interface FdKinds {
-  sockets: number
-  /** What each non-socket fd is, as `fd=target` with inode numbers dropped (`7=pipe`). */
-  other: string[]
-}
-
-/** What each open fd of pid points to (`/proc/<pid>/fd`); empty once pid is gone. */
-export function openFds (pid: number): Map<string, string> {
-  const fds = new Map<string, string>()
-  let names: string[] = []
-  try { names = fs.readdirSync(`/proc/${pid}/fd`) } catch {}
-  for (const fd of names) {
-    try { fds.set(fd, fs.readlinkSync(`/proc/${pid}/fd/${fd}`)) } catch {}
-  }
-  return fds
-}
-
-/**
- * The fds a process holds for longer than `settleMs`: only those found, with the same
- * target, in two reads that far apart. A leaked fd is in both; one the process opened for
- * a moment (a file it reads, a pipe to a short-lived helper) rarely is, and would otherwise
- * read as a leak of one.
- */
-export async function fdKinds (pid: number, settleMs = 100): Promise<FdKinds> {
-  const first = openFds(pid)
-  await sleep(settleMs)
-  let sockets = 0
-  const other: string[] = []
-  for (const [fd, target] of openFds(pid)) {
-    if (first.get(fd) !== target) continue
-    if (target.startsWith('socket:')) sockets++
-    else other.push(`${fd}=${target.replace(/:\[\d+\]$/, '')}`)
-  }
-  other.sort((a, b) => Number.parseInt(a) - Number.parseInt(b))
-  return { sockets, other }
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port right now. */

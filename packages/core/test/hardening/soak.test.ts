@@ -3,9 +3,9 @@
 // zombie nor an orphan).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { processesWithMarker, rounds, rssKb, startLoad, tracker, waitForAnswerFrom } from '@graceful-restart/test-utils'
+import { fdKinds, processesWithMarker, rounds, rssKb, startLoad, tracker, waitForAnswerFrom, type FdKinds } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { fdKinds, zombiesOf, type FdKinds } from './helpers.ts'
+import { zombiesOf } from './helpers.ts'
 
 const HANDOVERS = rounds(200)
 const SAMPLE_EVERY = 20

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { readPidFile, waitFor, isAlive, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { eventLines, readPidFile, waitFor, isAlive, type Started, type Tracker } from '@graceful-restart/test-utils'
 
 export const FIXTURE = fileURLToPath(new URL('../fixtures/http-app.js', import.meta.url))
 
@@ -22,15 +22,7 @@ export function tempDir (t: { after: (fn: () => unknown) => unknown }): string {
 }
 
 export function events (started: Started, name: string): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = []
-  for (const line of started.lines) {
-    if (!line.startsWith('{')) continue
-    try {
-      const msg = JSON.parse(line) as Record<string, unknown>
-      if (msg.event === name) out.push(msg)
-    } catch {}
-  }
-  return out
+  return eventLines(started.lines, name)
 }
 
 export async function startApp (track: Tracker, dir: string, env: Record<string, string | undefined> = {}, script = FIXTURE, opts: { cwd?: string, execArgv?: string[] } = {}): Promise<App> {
@@ -44,8 +36,16 @@ export async function startApp (track: Tracker, dir: string, env: Record<string,
 
 /** Sends SIGUSR2 to the live generation; resolves with the pid of the one that took over. */
 export async function handover (app: { pid: number, pidFile: string, started?: Started }, signal: NodeJS.Signals = 'SIGUSR2'): Promise<number> {
+  process.kill(app.pid, signal)
+  return await tookOver(app)
+}
+
+/**
+ * Resolves with the pid of the generation that took over from `app.pid` (a handover the
+ * test asked for some other way), once the old one stopped accepting; `app.pid` becomes it.
+ */
+export async function tookOver (app: { pid: number, pidFile: string, started?: Started }): Promise<number> {
   const old = app.pid
-  process.kill(old, signal)
   const next = await waitFor(() => {
     const pid = readPidFile(app.pidFile)
     return pid !== undefined && pid !== old ? pid : undefined
@@ -86,11 +86,7 @@ export async function versionOf (port: number): Promise<string | undefined> {
 export async function arrived (lines: readonly string[], urlPath: string, count = 1): Promise<Record<string, unknown>> {
   return await waitFor(() => {
     let seen = 0
-    for (const line of lines) {
-      // Lines may carry a supervisor's `[g1 w0 <pid>] ` label before the JSON.
-      const json = line.slice(line.indexOf('{'))
-      if (!json.startsWith('{"event":"request"')) continue
-      const event = JSON.parse(json) as Record<string, unknown>
+    for (const event of eventLines(lines, 'request')) {
       if (event.path === urlPath && ++seen === count) return event
     }
     return undefined

@@ -2,26 +2,16 @@
 // that did not write the PID file, and `reload --wait` reports the outcome in both modes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, readPidFile, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, isAlive, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, events, setMode, tempDir, waitGone } from './app.ts'
+import { identityOf } from '../../src/identity.ts'
+import { cli, supervise, type CliRun } from './supervised.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const EXAMPLE = path.resolve(path.dirname(FIXTURE), '../../../../../examples/fastify/server.js')
-
-interface Run { code: number, stdout: string, stderr: string }
-
-function cli (args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
-    })
-  })
-}
 
 // A victim that the test can always account for: alive, not a zombie, and no signal
 // pending. kill(2) queues the signal before it returns, so once a CLI has exited, a signal
@@ -39,24 +29,7 @@ function untouched (pid: number): boolean {
   return /^SigPnd:\s+0+$/m.test(status) && /^ShdPnd:\s+0+$/m.test(status)
 }
 
-async function supervise (track: Tracker, dir: string): Promise<{ pid: number, pidFile: string, port: number }> {
-  const port = await freePort()
-  const pidFile = path.join(dir, 'sup.pid')
-  const { pid } = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--pid-file', pidFile, '--', process.execPath, FIXTURE],
-    env: { PORT: String(port), HOST: '127.0.0.1', BOOT_MODE_FILE: path.join(dir, 'mode') }
-  })
-  await waitFor(() => readPidFile(pidFile) === pid, { timeoutMs: 10_000, what: 'supervisor PID file' })
-  await waitFor(() => {
-    try {
-      const status = JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as { pid: number, workers: Array<{ state: string }> }
-      return status.pid === pid && status.workers.some((w) => w.state === 'ready')
-    } catch { return false }
-  }, { timeoutMs: 15_000, what: 'worker ready' })
-  return { pid, pidFile, port }
-}
-
-function refusedNaming (r: Run, what: RegExp): void {
+function refusedNaming (r: CliRun, what: RegExp): void {
   assert.equal(r.code, 1, r.stdout + r.stderr)
   assert.match(r.stderr, /ERR_GRACEFUL_STALE_PIDFILE/)
   assert.match(r.stderr, what)
@@ -66,7 +39,7 @@ function refusedNaming (r: Run, what: RegExp): void {
 test('after a supervisor was SIGKILLed: a stale PID file, then its PID "reused" by a sleep: stop, reload and status refuse and name it; the next start replaces the files', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const dir = tempDir(t)
-  const first = await supervise(track, dir)
+  const first = await supervise(t, track, { dir })
   process.kill(first.pid, 'SIGKILL')
   await waitGone([first.pid])
   assert.equal(readPidFile(first.pidFile), first.pid, 'a SIGKILLed supervisor leaves its PID file behind')
@@ -99,7 +72,7 @@ test('after a supervisor was SIGKILLed: a stale PID file, then its PID "reused" 
   assert.ok(untouched(victim), 'the sleep survived every command')
 
   // The next start replaces the stale files; the commands work again.
-  const second = await supervise(track, dir)
+  const second = await supervise(t, track, { dir })
   assert.notEqual(second.pid, victim)
   const shown = await cli(['status', '--pid-file', second.pidFile])
   assert.equal(shown.code, 0, shown.stderr)
@@ -114,6 +87,22 @@ test('after a supervisor was SIGKILLed: a stale PID file, then its PID "reused" 
   assert.ok(untouched(victim))
 })
 
+test('stop --timeout: a process still there at the timeout fails with ERR_GRACEFUL_STOP_TIMEOUT (exit 1) and is left running', { timeout: 30_000 }, async (t) => {
+  const track = tracker(t)
+  const dir = tempDir(t)
+  // A process that takes SIGTERM and goes on, as one draining a long request would.
+  const stubborn = track.start(process.execPath, ['-e', "process.on('SIGTERM', () => console.log('SIGTERM')); console.log('ready'); setInterval(() => {}, 1000)"])
+  await stubborn.waitForLine((l) => l === 'ready')
+  const pidFile = path.join(dir, 'app.pid')
+  fs.writeFileSync(pidFile, `${stubborn.pid}\n`)
+  fs.writeFileSync(`${pidFile}.json`, JSON.stringify({ kind: 'generation', pid: stubborn.pid, identity: identityOf(stubborn.pid), reloadSignal: 'SIGUSR2', generation: 1, startedAt: Date.now() }))
+  const r = await cli(['stop', '--pid-file', pidFile, '--timeout', '200'])
+  assert.equal(r.code, 1, r.stdout + r.stderr)
+  assert.equal(r.stderr, `graceful-restart: ERR_GRACEFUL_STOP_TIMEOUT: PID ${stubborn.pid} still running after --timeout\n`)
+  await stubborn.waitForLine((l) => l === 'SIGTERM')
+  assert.ok(isAlive(stubborn.pid), 'stop sends SIGTERM once and never kills')
+})
+
 // The names the writers used before O_EXCL temporaries: `.FILE.<pid>.tmp`.
 function plantAtOldNames (dir: string, files: string[], pid: number, victim: string): void {
   for (const file of files) fs.symlinkSync(victim, path.join(dir, `.${path.basename(file)}.${pid}.tmp`))
@@ -122,7 +111,7 @@ function plantAtOldNames (dir: string, files: string[], pid: number, victim: str
 test('the supervisor: symlinks planted at the temporary names of its PID and status files are never written through', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const dir = tempDir(t)
-  const s = await supervise(track, dir)
+  const s = await supervise(t, track, { dir })
   const victim = path.join(dir, 'victim')
   fs.writeFileSync(victim, 'precious\n')
   plantAtOldNames(dir, [s.pidFile, `${s.pidFile}.json`], s.pid, victim)

@@ -3,23 +3,16 @@
 // throws at boot is rolled back (current back at the previous one), --keep prunes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { freePort, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
+import { startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, events, tempDir, versionOf } from './app.ts'
 import { releaseServer, tarball } from '../release-server.ts'
+import { cli, supervise } from './supervised.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const PRINT_CHANNELS = fileURLToPath(new URL('../fixtures/print-channels.js', import.meta.url))
-
-interface Status {
-  generation: number
-  workers: Array<{ state: string }>
-  release?: { running?: string, fetch?: { lastCheck?: { result: string }, lastFetched?: { version: string }, refused?: { version: string, reason: string, message: string } } }
-}
 
 /** A release as npm pack would make it: its entry reports its version, v3-style ones throw at boot. */
 function app (version: string, boot: 'ok' | 'throw' = 'ok'): Promise<Buffer> {
@@ -36,21 +29,15 @@ test('--fetch: v1 -> v2 -> v3 (throws at boot) -> v4 under load; v3 rolled back;
   const root = tempDir(t)
   const releases = path.join(root, 'releases')
   const server = await releaseServer(t)
-  const port = await freePort()
-  const pidFile = path.join(root, 'sup.pid')
   server.publish('v1', await app('v1'))
-  const sup = track.startNode(CLI, {
+  const { port, pidFile, started: sup, status } = await supervise(t, track, {
+    dir: root,
     execArgv: ['--import', PRINT_CHANNELS],
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', '2', '--pid-file', pidFile, '--upgrade-timeout', '10000',
-      '--fetch', server.url, '--releases', releases, '--interval', '100ms', '--keep', '3', '--', process.execPath, 'server.mjs'],
-    env: { PORT: String(port), HOST: '127.0.0.1' },
+    args: ['--workers', '2', '--upgrade-timeout', '10000', '--fetch', server.url, '--releases', releases, '--interval', '100ms', '--keep', '3'],
+    command: [process.execPath, 'server.mjs'],
     cwd: root
   })
-  const status = (): Status | undefined => {
-    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as Status } catch { return undefined }
-  }
   const current = (): string => fs.readlinkSync(path.join(releases, 'current'))
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === 2, { timeoutMs: 20_000, what: 'v1 workers ready' })
   assert.equal(await versionOf(port), 'v1')
   assert.equal(current(), 'v1')
 
@@ -95,7 +82,7 @@ test('--fetch: v1 -> v2 -> v3 (throws at boot) -> v4 under load; v3 rolled back;
   assert.deepEqual(fs.readdirSync(root).sort(), ['releases', 'sup.pid', 'sup.pid.json'], 'nothing written outside DIR')
 
   await waitFor(() => status()?.release?.fetch?.lastCheck?.result === 'unchanged', { timeoutMs: 10_000, what: 'a check after the refusal' })
-  const text = await new Promise<string>((resolve) => execFile(process.execPath, [CLI, 'status', '--pid-file', pidFile], (_e, out) => resolve(out)))
+  const text = (await cli(['status', '--pid-file', pidFile])).stdout
   assert.match(text, /release {5}v5/)
   assert.match(text, /fetched {5}v6/)
   assert.match(text, /refused {5}v6 \(checksum\)/)

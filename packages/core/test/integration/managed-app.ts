@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { pathToFileURL, fileURLToPath } from 'node:url'
-import type { Started } from '@graceful-restart/test-utils'
+import { eventLines, get, type Started } from '@graceful-restart/test-utils'
 
 const CORE = pathToFileURL(fileURLToPath(new URL('../../src/index.js', import.meta.url))).href
 
@@ -57,23 +57,13 @@ server.listen(Number(process.env.PORT), '127.0.0.1')
 
 /** JSON lines printed by the app (a watcher may put escape codes before them). */
 export function appEvents (started: Started, name: string): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = []
-  for (const line of started.lines) {
-    const at = line.indexOf('{"event":')
-    if (at === -1) continue
-    try {
-      const msg = JSON.parse(line.slice(at)) as Record<string, unknown>
-      if (msg.event === name) out.push(msg)
-    } catch {}
-  }
-  return out
+  return eventLines(started.lines, name)
 }
 
 /** One request on a new connection; undefined while nobody answers. */
 export async function served (port: number): Promise<{ pid: number, version: string } | undefined> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) })
-    return await res.json() as { pid: number, version: string }
+    return JSON.parse((await get(port, '/', { timeoutMs: 5000 })).body) as { pid: number, version: string }
   } catch {
     return undefined
   }

@@ -8,10 +8,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, processesWithMarker, rounds, startLoad, tracker, waitFor, type LoadHandle, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, get, processesWithMarker, rounds, startLoad, tracker, waitFor, type LoadHandle, type Started, type Tracker } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir } from './app.ts'
 import { appEvents, appFiles, served, writeApp } from './managed-app.ts'
 
@@ -50,15 +49,6 @@ async function loads (port: number): Promise<LoadHandle[]> {
     startLoad({ port, keepAlive: true, clients: 4, slowEvery: 0, durationMs: 30_000 }),
     startLoad({ port, keepAlive: false, clients: 4, slowEvery: 0, durationMs: 30_000 })
   ]
-}
-
-function get (port: number, urlPath: string): Promise<{ status: number, pid: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, pid: res.headers['x-pid'] as string | undefined }))
-    }).on('error', reject)
-  })
 }
 
 interface Entrypoint {
@@ -123,7 +113,8 @@ for (const entry of ENTRYPOINTS) {
     await waitFor(() => appEvents(ns, 'request').length === 1, { timeoutMs: 10_000, what: 'the slow request in flight' })
     const pid1 = entry.stop === 'pid1' ? await findOuter(track, (argv) => argv.join(' ') === entry.command.join(' ')) : app
     process.kill(pid1, 'SIGTERM')
-    assert.deepEqual(await slow, { status: 200, pid: String(first.pid) })
+    const { status, pid } = await slow
+    assert.deepEqual({ status, pid }, { status: 200, pid: first.pid })
     assert.deepEqual(await ns.exited, { code: 0, signal: null }, ns.lines.slice(-5).join('\n'))
     assert.equal(appEvents(ns, 'drain:end').length, 1)
     await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 10_000, what: 'nothing left' })

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
-import { MARKER_ENV, freePort, isAlive, processesWithMarker, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { MARKER_ENV, eventLines, freePort, isAlive, processesWithMarker, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
 import { tempDir } from './app.ts'
 import { appFiles, portFree, served, writeApp } from './managed-app.ts'
 
@@ -53,7 +53,7 @@ function list (track: Tracker, home: string): Pm2App[] {
 function logged (file: string, name: string): Array<Record<string, unknown>> {
   let text = ''
   try { text = fs.readFileSync(file, 'utf8') } catch {}
-  return text.split('\n').filter((l) => l.startsWith('{"event":')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === name)
+  return eventLines(text.split('\n'), name)
 }
 
 test('PM2 fork mode: kill -USR2 is refused and PM2 keeps tracking the app; restart, reload and delete work; nothing left after pm2 kill', { timeout: 120_000 }, async (t) => {

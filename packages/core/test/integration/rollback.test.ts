@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startLoad, tracker, processesWithMarker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
-import { arrived, events, handover, setMode, startApp, tempDir, waitGone } from './app.ts'
+import { arrived, events, handover, setMode, startApp, tempDir, tookOver, waitGone } from './app.ts'
 
 // Only the hang case runs into upgradeTimeout, so only it gets a short one: a child that
 // crashes at boot must be reported as crashed however slowly the machine starts it.
@@ -55,7 +55,7 @@ test('10 SIGUSR2 within 100 ms start exactly one new generation', { timeout: 30_
     process.kill(oldPid, 'SIGUSR2')
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
-  await handover({ ...app, pid: oldPid }, 'SIGCONT') // SIGCONT is harmless: this only waits for the PID file
+  await tookOver({ ...app, pid: oldPid })
   await waitGone([oldPid])
   assert.equal(events(app.started, 'handover:spawn').length, 1)
   assert.equal(processesWithMarker(track.marker).length, 1)

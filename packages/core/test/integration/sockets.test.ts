@@ -2,25 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
-import https from 'node:https'
 import net from 'node:net'
 import path from 'node:path'
-import { freePort, processesWithMarker, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
+import { freePort, get, processesWithMarker, readPidFile, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, events, handover, startApp, tempDir, waitGone } from './app.ts'
-
-function get (options: http.RequestOptions | https.RequestOptions, secure = false): Promise<{ status: number, pid: number }> {
-  return new Promise((resolve, reject) => {
-    const req = (secure ? https : http).get({ agent: false, ...options }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, pid: (JSON.parse(body) as { pid: number }).pid }))
-    })
-    req.on('error', reject)
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')))
-  })
-}
 
 test('a unix socket path stays connectable across handovers and goes with the last generation', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
@@ -35,7 +20,7 @@ test('a unix socket path stays connectable across handovers and goes with the la
     pids.push(await handover(app))
     await waitGone([pids.at(-2) as number])
     assert.ok(fs.existsSync(socketPath), 'the old generation did not unlink the path the new one serves')
-    assert.equal((await get({ socketPath, path: '/' })).pid, app.pid)
+    assert.equal((await get(undefined, '/', { socketPath })).pid, app.pid)
   }
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.gr-')), [], 'no temporary socket name is left')
   for (const r of [await load.stop(), await fresh.stop()]) assert.equal(r.failed, 0, JSON.stringify(r.errorSamples))
@@ -54,13 +39,13 @@ test('a stale socket file from a crashed process is replaced; a live one is not 
   assert.equal(stale.signal, 'SIGKILL')
   assert.ok(fs.existsSync(socketPath))
   const app = await startApp(track, dir, { SOCKET_PATH: socketPath })
-  assert.equal((await get({ socketPath, path: '/' })).pid, app.pid)
+  assert.equal((await get(undefined, '/', { socketPath })).pid, app.pid)
 
   const second = track.startNode(FIXTURE, { env: { SOCKET_PATH: socketPath, PID_FILE: path.join(dir, 'other.pid') } })
   const exit = await second.exited
   assert.notEqual(exit.code, 0)
-  assert.ok(second.lines.some((l) => l.includes('ERR_GRACEFUL_ADDRESS_IN_USE')), second.lines.join('\n'))
-  assert.equal((await get({ socketPath, path: '/' })).pid, app.pid, 'the live server still owns its path')
+  await second.waitForLine((l) => l.includes('ERR_GRACEFUL_ADDRESS_IN_USE')) // 'exit' may come before the pipes' last lines
+  assert.equal((await get(undefined, '/', { socketPath })).pid, app.pid, 'the live server still owns its path')
 })
 
 test('several servers, one of them HTTPS, each keep their socket; listeners the new code dropped are closed', { timeout: 60_000 }, async (t) => {
@@ -82,8 +67,8 @@ test('several servers, one of them HTTPS, each keep their socket; listeners the 
 
   const first = app.pid
   await handover(app)
-  assert.equal((await get({ host: '127.0.0.1', port: tlsPort, path: '/', rejectUnauthorized: false }, true)).pid, app.pid)
-  assert.equal((await get({ host: '127.0.0.1', port: plainPort, path: '/' })).pid, app.pid)
+  assert.equal((await get(tlsPort, '/', { insecure: true })).pid, app.pid)
+  assert.equal((await get(plainPort, '/')).pid, app.pid)
 
   // The next release serves two servers only: the third socket must stop accepting.
   fs.writeFileSync(serversFile, '2')
@@ -95,7 +80,7 @@ test('several servers, one of them HTTPS, each keep their socket; listeners the 
     const socket = net.connect(droppedPort, '127.0.0.1', () => { socket.destroy(); resolve(undefined) })
     socket.on('error', reject)
   }), { code: 'ECONNREFUSED' })
-  assert.equal((await get({ host: '127.0.0.1', port: tlsPort, path: '/', rejectUnauthorized: false }, true)).pid, app.pid)
+  assert.equal((await get(tlsPort, '/', { insecure: true })).pid, app.pid)
   const report = await tlsLoad.stop()
   assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
 })
@@ -122,25 +107,19 @@ test('systemd socket activation: the first generation takes the socket from syst
   activated.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   await waitFor(() => stderr.includes('Listening on'), { timeoutMs: 10_000, what: 'systemd-socket-activate listening' })
   // This first request makes the tool start the app; the app answers it on the same socket.
-  const first = await get({ host: '127.0.0.1', port, path: '/' })
+  const first = await get(port, '/')
   const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'activated app ready' })
   assert.equal(first.pid, pid)
   assert.equal(pid, activated.pid, 'systemd-socket-activate execs the app in place')
-  assert.equal((await get({ host: '127.0.0.1', port, path: '/' })).pid, pid)
-  const env = await new Promise<{ env: string[] }>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/env', agent: false }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve(JSON.parse(body) as { env: string[] }))
-    }).on('error', reject)
-  })
+  assert.equal((await get(port, '/')).pid, pid)
+  const env = JSON.parse((await get(port, '/env')).body) as { env: string[] }
   assert.deepEqual(env.env, [], 'LISTEN_* are removed from the environment')
 
   const load = startLoad({ port, keepAlive: true, clients: 8, durationMs: 30_000 })
   t.after(async () => { await load.stop() })
   const next = await handover({ pid, pidFile })
   await waitGone([pid])
-  assert.equal((await get({ host: '127.0.0.1', port, path: '/' })).pid, next)
+  assert.equal((await get(port, '/')).pid, next)
   const report = await load.stop()
   assert.equal(report.failed, 0, JSON.stringify(report.errorSamples))
   assert.deepEqual(processesWithMarker(track.marker), [next])

@@ -3,79 +3,19 @@
 // inherits it. Real processes, real sockets on loopback.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import fs from 'node:fs'
 import net from 'node:net'
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { freePort, isAlive, processesWithMarker, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { events, FIXTURE, tempDir } from './app.ts'
+import { CLI, cli, reloadBySignal as reload, stopAndCheckNothingLeft, supervise as superviseApp } from './supervised.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const EXAMPLES = fileURLToPath(new URL('../../../../../examples/', import.meta.url))
 
-interface Status {
-  pid: number
-  generation: number
-  workers: Array<{ slot: number, pid: number, generation: number, state: string, restarts: number }>
-  lastHandover?: { ok: boolean, generation: number, reason?: string }
-  sockets: Array<{ key: string, source: string, address?: string, askedBy?: string }>
-}
-
-interface Supervised { pid: number, pidFile: string, started: Started, status: () => Status | undefined }
-
-function cli (args: string[]): Promise<{ code: number, out: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, out: stdout + stderr })
-    })
-  })
-}
-
-async function supervise (track: Tracker, dir: string, command: string[], env: Record<string, string>, args: string[] = []): Promise<Supervised> {
-  const pidFile = path.join(dir, 'sup.pid')
-  const started = track.startNode(CLI, { args: ['run', '--pid-file', pidFile, '--upgrade-timeout', '15000', ...args, '--', ...command], env })
-  const status = (): Status | undefined => {
-    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as Status } catch { return undefined }
-  }
-  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
-  const workers = args.includes('--workers') ? Number(args[args.indexOf('--workers') + 1]) : 1
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers,
-    { timeoutMs: 20_000, what: () => `workers ready\n${started.lines.slice(-20).join('\n')}` })
-  return { pid, pidFile, started, status }
-}
-
-/**
- * SIGHUP to the supervisor; resolves once the next generation took over. Never more than
- * --max-draining (3) generations draining: beyond that the oldest drain is ended at once, by
- * design, and a reload every 200 ms would cut the slow requests it still serves.
- */
-async function reload (s: Supervised): Promise<void> {
-  await waitFor(() => new Set(s.status()?.workers.filter((w) => w.state === 'draining').map((w) => w.generation)).size < 3,
-    { timeoutMs: 30_000, intervalMs: 10, what: 'fewer than 3 generations draining' })
-  const next = (s.status()?.generation ?? 0) + 1
-  process.kill(s.pid, 'SIGHUP')
-  const last = await waitFor(() => {
-    const h = s.status()?.lastHandover
-    return h?.generation === next ? h : undefined
-  }, { timeoutMs: 30_000, intervalMs: 10, what: `generation ${next}` })
-  assert.equal(last.ok, true, last.reason)
-}
-
-async function stopAndCheckNothingLeft (track: Tracker, s: Supervised, port?: number): Promise<void> {
-  const stop = await cli(['stop', '--pid-file', s.pidFile])
-  assert.equal(stop.code, 0, stop.out)
-  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
-  await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 10_000, what: 'no process left' })
-  assert.equal(fs.existsSync(s.pidFile), false)
-  if (port !== undefined) {
-    const refused = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1')
-      c.once('connect', () => { c.destroy(); resolve(false) })
-      c.once('error', () => resolve(true))
-    })
-    assert.ok(refused, `port ${port} is free again`)
-  }
+/** `command` without --listen: its workers ask for their sockets. New workers get 15 s to be ready. */
+function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, dir: string, command: string[], env: Record<string, string>, args: string[] = []) {
+  return superviseApp(t, track, { listen: false, dir, command, env, args: ['--upgrade-timeout', '15000', ...args] })
 }
 
 for (const adapter of ['fastify', 'express', 'koa']) {
@@ -83,7 +23,7 @@ for (const adapter of ['fastify', 'express', 'koa']) {
     const track = tracker(t)
     const dir = tempDir(t)
     const port = await freePort()
-    const s = await supervise(track, dir, [process.execPath, path.join(EXAMPLES, adapter, 'server.js')], { PORT: String(port), HOST: '127.0.0.1' })
+    const s = await supervise(t, track, dir, [process.execPath, path.join(EXAMPLES, adapter, 'server.js')], { PORT: String(port), HOST: '127.0.0.1' })
     assert.deepEqual(s.status()?.sockets.map((x) => [x.key, x.source]), [[`tcp:127.0.0.1:${port}`, 'worker']])
     const keepAlive = startLoad({ port, keepAlive: true, clients: 4, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
     const fresh = startLoad({ port, keepAlive: false, clients: 4, slowEvery: 25, slowMs: 300, durationMs: 150_000 })
@@ -112,7 +52,7 @@ for (const adapter of ['fastify', 'express', 'koa']) {
 test('listen(0) under two workers: one port for all of them, kept across a reload and a crash restart; the app\'s own IPC is left alone', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
   const dir = tempDir(t)
-  const s = await supervise(track, dir, [process.execPath, FIXTURE], { HOST: '127.0.0.1', APP_IPC: '1' }, ['--workers', '2'])
+  const s = await supervise(t, track, dir, [process.execPath, FIXTURE], { HOST: '127.0.0.1', APP_IPC: '1' }, ['--workers', '2'])
   const ports = (): number[] => s.started.lines.flatMap((line) => {
     const m = /"event":"listening".*"port":(\d+)/.exec(line)
     return m === null ? [] : [Number(m[1])]
@@ -134,7 +74,7 @@ test('listen(0) under two workers: one port for all of them, kept across a reloa
   assert.equal(res.status, 200)
 
   const text = await cli(['status', '--pid-file', s.pidFile])
-  assert.match(text.out, new RegExp(`^listener {4}tcp:127\\.0\\.0\\.1:0 on 127\\.0\\.0\\.1:${port} {2}asked for by worker \\d of generation 1`, 'm'))
+  assert.match(text.stdout, new RegExp(`^listener {4}tcp:127\\.0\\.0\\.1:0 on 127\\.0\\.0\\.1:${port} {2}asked for by worker \\d of generation 1`, 'm'))
   // The app's process.send() reached the supervisor, which ignored it; none of the
   // supervisor's messages reached the app's process.on('message').
   assert.deepEqual(events(s.started, 'app-message'), [])
@@ -146,7 +86,7 @@ test('a unix socket a worker asks for belongs to the supervisor: replaced worker
   const track = tracker(t)
   const dir = tempDir(t)
   const socketPath = path.join(dir, 'app.sock')
-  const s = await supervise(track, dir, [process.execPath, FIXTURE], { SOCKET_PATH: socketPath }, ['--socket-mode', '0600'])
+  const s = await supervise(t, track, dir, [process.execPath, FIXTURE], { SOCKET_PATH: socketPath }, ['--socket-mode', '0600'])
   assert.deepEqual(s.status()?.sockets.map((x) => [x.key, x.source]), [[`unix:${socketPath}`, 'worker']])
   assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600)
   const load = startLoad({ socketPath, keepAlive: false, clients: 4, slowEvery: 10, slowMs: 100, durationMs: 30_000 })

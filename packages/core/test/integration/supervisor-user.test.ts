@@ -6,19 +6,10 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { MARKER_ENV, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { MARKER_ENV, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir } from './app.ts'
 import { findSetpriv, parseGroups, parsePasswd } from '../../src/supervisor/credentials.ts'
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-
-interface Status {
-  generation: number
-  workers: Array<{ pid: number, generation: number, state: string }>
-  lastHandover?: { ok: boolean, generation: number, reason?: string }
-  sockets: Array<{ key: string, source: string }>
-}
+import { CLI, reloadBySignal, supervise } from './supervised.ts'
 
 function asRoot (t: { skip: (msg: string) => void }): boolean {
   if (process.getuid?.() !== 0) {
@@ -57,25 +48,15 @@ function environ (pid: number): Record<string, string> {
   return Object.fromEntries(fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
 }
 
-async function supervise (track: Tracker, dir: string, args: string[], env: Record<string, string>, workers: number) {
-  const pidFile = path.join(dir, 'sup.pid')
-  const started = track.startNode(CLI, { args: ['run', '--pid-file', pidFile, '--workers', String(workers), '--upgrade-timeout', '15000', ...args, '--', process.execPath, FIXTURE], env })
-  const status = (): Status | undefined => {
-    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as Status } catch { return undefined }
-  }
-  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers,
-    { timeoutMs: 20_000, what: () => `workers ready\n${started.lines.slice(-20).join('\n')}` })
-  return { pid, pidFile, started, status }
-}
-
 test('run --user nobody --listen 127.0.0.1:80: workers run as nobody, reloads under load fail nothing, a worker reloads over its channel', { timeout: 120_000 }, async (t) => {
   if (!asRoot(t)) return
   const track = tracker(t)
   const dir = tempDir(t)
   fs.chmodSync(dir, 0o755)
   const port = await privilegedPort()
-  const s = await supervise(track, dir, ['--user', 'nobody', '--listen', `127.0.0.1:${port}`], { PORT: String(port), HOST: '127.0.0.1' }, 2)
+  const s = await supervise(t, track, {
+    listen: false, dir, args: ['--workers', '2', '--upgrade-timeout', '15000', '--user', 'nobody', '--listen', `127.0.0.1:${port}`], env: { PORT: String(port), HOST: '127.0.0.1' }
+  })
   const nobody = parsePasswd(fs.readFileSync('/etc/passwd', 'utf8')).find((a) => a.name === 'nobody')
   assert.ok(nobody !== undefined, 'this system has a nobody user')
   // initgroups(nobody, gid): the gid, and every group that lists nobody as a member. Without
@@ -102,18 +83,12 @@ test('run --user nobody --listen 127.0.0.1:80: workers run as nobody, reloads un
   t.after(async () => { await keepAlive.stop(); await fresh.stop() })
   const n = rounds(10)
   for (let i = 0; i < n; i++) {
-    // At most --max-draining (3) generations draining, or the oldest drain is ended at once.
-    await waitFor(() => new Set(s.status()?.workers.filter((w) => w.state === 'draining').map((w) => w.generation)).size < 3,
-      { timeoutMs: 30_000, intervalMs: 10, what: 'fewer than 3 generations draining' })
-    const next = (s.status()?.generation ?? 0) + 1
     // The first reload comes from a worker: it may not signal root's supervisor, so SIGUSR2
     // makes it ask over its channel.
-    process.kill(i === 0 ? s.status()?.workers[0]?.pid as number : s.pid, i === 0 ? 'SIGUSR2' : 'SIGHUP')
-    const last = await waitFor(() => { const h = s.status()?.lastHandover; return h?.generation === next ? h : undefined },
-      { timeoutMs: 30_000, intervalMs: 10, what: `generation ${next}` })
-    assert.equal(last.ok, true, last.reason)
+    await reloadBySignal(s, i === 0 ? { pid: s.status()?.workers[0]?.pid, signal: 'SIGUSR2' } : {})
   }
-  assert.ok(s.started.lines.some((l) => /worker 0 of generation 1 \(pid \d+\): SIGUSR2: starting generation 2/.test(l)), 'the worker asked for the first reload')
+  // The worker asked for the first reload.
+  await s.started.waitForLine((l) => /worker 0 of generation 1 \(pid \d+\): SIGUSR2: starting generation 2/.test(l))
   check()
   for (const [name, r] of [['keep-alive', await keepAlive.stop()], ['new connection per request', await fresh.stop()]] as const) {
     t.diagnostic(`--user nobody, port ${port}, ${n} reloads, ${name}: ${r.requests} requests, ${r.failed} failed`)

@@ -1,50 +1,15 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { freePort, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
-import { FIXTURE, arrived, setMode, tempDir, waitGone } from './app.ts'
+import { get, isAlive, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
+import { FIXTURE, arrived, setMode, waitGone } from './app.ts'
+import { CLI, cli, stopAndCheckNothingLeft, supervise as superviseApp } from './supervised.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-
-interface Status {
-  pid: number
-  state: string
-  generation: number
-  workers: Array<{ slot: number, pid: number, generation: number, state: string, restarts: number }>
-  lastHandover?: { ok: boolean, generation: number, durationMs: number, reason?: string }
-  handovers: { ok: number, failed: number }
-  crashLoop?: { crashes: number }
-}
-
-function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
-    })
-  })
-}
-
-async function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, workers: number, extraEnv: Record<string, string> = {}, extraArgs: string[] = []) {
-  const dir = tempDir(t)
-  const port = await freePort()
-  const pidFile = path.join(dir, 'sup.pid')
-  const started = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', String(workers), '--pid-file', pidFile,
-      ...(extraArgs.includes('--upgrade-timeout') ? [] : ['--upgrade-timeout', '3000']), ...extraArgs, '--', process.execPath, FIXTURE],
-    env: { PORT: String(port), HOST: '127.0.0.1', BOOT_MODE_FILE: path.join(dir, 'mode'), ...extraEnv }
-  })
-  const status = (): Status | undefined => {
-    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) as Status } catch { return undefined }
-  }
-  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers, { timeoutMs: 15_000, what: 'workers ready' })
-  return { dir, port, pidFile, pid, started, status }
+/** The fixture as N workers; a new generation gets 3 s to be ready unless the test says otherwise. */
+function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, workers: number, extraArgs: string[] = []) {
+  return superviseApp(t, track, { args: ['--workers', String(workers), ...(extraArgs.includes('--upgrade-timeout') ? [] : ['--upgrade-timeout', '3000']), ...extraArgs] })
 }
 
 const RELOADS = rounds(50)
@@ -81,11 +46,7 @@ test(`${RELOADS} reloads of the supervisor under load fail no request and keep i
   }
   durations.sort((a, b) => a - b)
   t.diagnostic(`reload (signal to new workers ready): median ${durations[durations.length >> 1]} ms, max ${durations.at(-1)} ms`)
-  const stop = await cli(['stop', '--pid-file', s.pidFile])
-  assert.equal(stop.code, 0, stop.stderr)
-  assert.deepEqual(await s.started.exited, { code: 0, signal: null })
-  await waitFor(() => processesWithMarker(track.marker).length === 0, { timeoutMs: 10_000, what: 'no process left' })
-  assert.equal(fs.existsSync(s.pidFile), false)
+  await stopAndCheckNothingLeft(track, s)
 })
 
 test(`--workers 2: ${ROLLING_RELOADS} rolling reloads never drop below two ready workers and fail no request`, { timeout: 120_000 }, async (t) => {
@@ -117,7 +78,7 @@ test(`--workers 2: ${ROLLING_RELOADS} rolling reloads never drop below two ready
 // short --upgrade-timeout of its own.
 test('a new generation crashing at boot changes nothing, and status says what happened', { timeout: 60_000 }, async (t) => {
   const track = tracker(t)
-  const s = await supervise(t, track, 2, {}, ['--upgrade-timeout', '60000'])
+  const s = await supervise(t, track, 2, ['--upgrade-timeout', '60000'])
   const load = startLoad({ port: s.port, keepAlive: true, clients: 8, slowEvery: 10, slowMs: 200, durationMs: 30_000 })
   t.after(async () => { await load.stop() })
   const before = s.status()?.workers.map((w) => w.pid)
@@ -165,7 +126,7 @@ test('a worker that dies is restarted with backoff; a crash loop is reported', {
   await waitFor(() => s.status()?.crashLoop !== undefined, { timeoutMs: 20_000, what: 'crash loop reported' })
   const text = await cli(['status', '--pid-file', s.pidFile])
   assert.match(text.stdout, /crash loop {2}\d+ worker crashes/)
-  assert.ok(s.started.lines.some((l) => l.includes('CRASH LOOP')))
+  await s.started.waitForLine((l) => l.includes('CRASH LOOP'))
   // The healthy worker kept serving through the loop.
   const res = await fetch(`http://127.0.0.1:${s.port}/`, { headers: { connection: 'close' } })
   assert.equal(res.status, 200)
@@ -189,15 +150,12 @@ test('SIGQUIT (STOPSIGNAL SIGQUIT, nginx\'s graceful quit) drains and stops like
   // slow request on it: sent before the drain starts, so the worker must answer it.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   t.after(() => agent.destroy())
-  const get = (p: string): Promise<number> => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: s.port, path: p, agent }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject)
-  })
-  assert.equal(await get('/'), 200)
-  const pending = get('/sleep?ms=700')
+  assert.equal((await get(s.port, '/', { agent })).status, 200)
+  const pending = get(s.port, '/sleep?ms=700', { agent })
   process.kill(s.pid, 'SIGQUIT')
-  assert.equal(await pending, 200)
+  assert.equal((await pending).status, 200)
   assert.deepEqual(await s.started.exited, { code: 0, signal: null })
-  assert.ok(s.started.lines.some((l) => l.includes('SIGQUIT: draining 1 worker(s)')))
+  await s.started.waitForLine((l) => l.includes('SIGQUIT: draining 1 worker(s)')) // 'exit' may come before the pipes' last lines
   assert.deepEqual(processesWithMarker(track.marker), [])
 })
 

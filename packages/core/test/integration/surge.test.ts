@@ -3,49 +3,21 @@
 // mixed set serving, which status shows, and which the next reload replaces whole.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { freePort, readPidFile, rounds, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
+import { rounds, startLoad, tracker, waitFor, type Tracker } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir } from './app.ts'
+import { cli, supervise as superviseApp, type Status } from './supervised.ts'
 import { startSampler } from './worker-sampler.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-
-interface Status {
-  generation: number
-  workers: Array<{ slot: number, pid: number, generation: number, state: string, restarts: number }>
-  lastHandover?: { ok: boolean, generation: number, reason?: string }
-  handovers: { ok: number, failed: number }
-  roll?: { generation: number, state: string, replaced: number, workers: number, surge: number, steps: number, serving: Array<{ generation: number, workers: number }>, reason?: string }
-}
-
-function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
-    })
-  })
-}
-
-async function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, args: string[], env: Record<string, string> = {}, app: { script: string, cwd?: string } = { script: FIXTURE }) {
-  const dir = tempDir(t)
-  const port = await freePort()
-  const pidFile = path.join(dir, 'sup.pid')
-  const statusFile = `${pidFile}.json`
-  const workers = Number(args[args.indexOf('--workers') + 1])
-  const started = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--pid-file', pidFile, '--upgrade-timeout', '20000', '--drain-timeout', '10000', ...args, '--', process.execPath, app.script],
-    env: { PORT: String(port), HOST: '127.0.0.1', ...(app.cwd === undefined ? {} : { PWD: app.cwd }), ...env },
+/** The app (the fixture, or a script in `cwd`) with `args`; new workers get 20 s to be ready, old ones 10 s to drain. */
+function supervise (t: { after: (fn: () => unknown) => unknown }, track: Tracker, args: string[], env: Record<string, string> = {}, app: { script: string, cwd?: string } = { script: FIXTURE }) {
+  return superviseApp(t, track, {
+    args: ['--upgrade-timeout', '20000', '--drain-timeout', '10000', ...args],
+    command: [process.execPath, app.script],
+    env: { ...(app.cwd === undefined ? {} : { PWD: app.cwd }), ...env },
     cwd: app.cwd
   })
-  const status = (): Status | undefined => {
-    try { return JSON.parse(fs.readFileSync(statusFile, 'utf8')) as Status } catch { return undefined }
-  }
-  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 10_000, what: 'supervisor PID file' })
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === workers, { timeoutMs: 20_000, what: 'workers ready' })
-  return { dir, port, pidFile, statusFile, pid, started, status }
 }
 
 // A deploy directory: releases/vN/server.mjs runs the fixture; `current` names one release.

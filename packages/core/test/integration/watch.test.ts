@@ -6,11 +6,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
-import { freePort, readPidFile, rounds, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
+import { readPidFile, rounds, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, events, startApp, tempDir, versionOf } from './app.ts'
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+import { cli, supervise } from './supervised.ts'
 
 function release (root: string, version: string): void {
   const dir = path.join(root, 'releases', version)
@@ -99,17 +97,13 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
   const n = rounds(5)
   const root = symlinkDeploy(t, n + 1)
   const current = path.join(root, 'current')
-  const port = await freePort()
-  const pidFile = path.join(root, 'sup.pid')
-  const sup = track.startNode(CLI, {
-    args: ['run', '--listen', `127.0.0.1:${port}`, '--workers', '2', '--pid-file', pidFile, '--watch', '.', '--watch-debounce', process.env.WATCH_DEBOUNCE ?? '300', '--', process.execPath, 'server.mjs'],
-    env: { PORT: String(port), HOST: '127.0.0.1', PWD: current },
+  const { port, pidFile, started: sup, status } = await supervise(t, track, {
+    dir: root,
+    args: ['--workers', '2', '--watch', '.', '--watch-debounce', process.env.WATCH_DEBOUNCE ?? '300'],
+    command: [process.execPath, 'server.mjs'],
+    env: { PWD: current },
     cwd: current
   })
-  const status = (): { generation: number, state: string, workers: Array<{ state: string }> } | undefined => {
-    try { return JSON.parse(fs.readFileSync(`${pidFile}.json`, 'utf8')) } catch { return undefined }
-  }
-  await waitFor(() => status()?.workers.filter((w) => w.state === 'ready').length === 2, { timeoutMs: 15_000, what: 'workers ready' })
   const load = startLoad({ port, keepAlive: true, clients: 8, slowEvery: 20, slowMs: 200, durationMs: 90_000 })
   t.after(async () => { await load.stop() })
   const took: number[] = []
@@ -129,8 +123,6 @@ test('supervisor --watch .: a symlink deploy under keep-alive load, then 20 file
   assert.equal(status()?.generation, n + 3)
   assert.equal(reloads.length, n + 2)
   assert.equal(report.failed, 0, JSON.stringify(report.errorSamples.slice(0, 5)))
-  const text = await new Promise<string>((resolve) => {
-    import('node:child_process').then(({ execFile }) => execFile(process.execPath, [CLI, 'status', '--pid-file', pidFile], (_e, out) => resolve(out)))
-  })
+  const text = (await cli(['status', '--pid-file', pidFile])).stdout
   assert.match(text, /watching {4}.*current; changed \d+s ago, reloaded/)
 })

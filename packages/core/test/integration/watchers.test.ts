@@ -84,7 +84,8 @@ for (const w of WATCHERS) {
         const refusal = await waitFor(() => appEvents(watcher, 'handover:refused').find((e) => e.pid === now.pid),
           { timeoutMs: 10_000, what: 'the refusal' })
         assert.equal(refusal.code, 'ERR_GRACEFUL_MANAGED')
-        assert.ok(watcher.lines.some((l) => l.includes('SIGUSR2 refused') && l.includes('save the file')), 'logged with what to do instead')
+        // The log line comes on stderr, the event on stdout: two pipes, no order between them.
+        await watcher.waitForLine((l) => l.includes('SIGUSR2 refused') && l.includes('save the file'))
         assert.deepEqual(await served(port), { pid: now.pid, version }, 'the same process still serves')
         assert.equal(appEvents(watcher, 'handover:start').length, 0, 'no handover started')
         for (const b of appEvents(watcher, 'boot')) booted.add(b.pid as number)

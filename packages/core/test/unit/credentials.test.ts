@@ -2,7 +2,7 @@
 // files given as text (no real user is looked up or switched to here).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { identityOptions } from '../../src/cli/commands.ts'
+import { identityOptions } from '../../src/cli/run-command.ts'
 import {
   canSwitchTo, findSetpriv, parseGroups, parsePasswd, parseSocketMode, resolveCredentials, startAs, userEnv
 } from '../../src/supervisor/credentials.ts'

@@ -1,6 +1,7 @@
 // The drain's decisions, first as pure functions, then on real sockets inside this process
 // (no child process): which HTTP/1 connections are idle, what a pipelining client gets, and
-// the HTTP/2 frames that end a session. Short idleGrace, events rather than time.
+// the HTTP/2 frames that end a session. Short idleGrace, events rather than time; last, the
+// drain's timing (idleGrace, drainTimeout) on a fake clock that the test moves.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
@@ -17,6 +18,7 @@ import { waitFor } from '@graceful-restart/test-utils'
 import { ConnectionTracker, closesNow, phaseOf, type ConnectionFacts } from '../../src/drain.ts'
 import { tlsFiles } from '../hardening/helpers.ts'
 import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
+import { FakeClock } from './fake-clock.ts'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const DRAIN = { idleGrace: 100, drainTimeout: 10_000 }
@@ -305,4 +307,117 @@ test('HTTP/2 drain with idleGrace 0: no grace, the final GOAWAY goes out at once
   await used.closed
   assert.equal(result.timedOut, false)
   assert.deepEqual(essential(used.frames).slice(0, 2), ['HEADERS 1', 'GOAWAY 1'])
+})
+
+// --- The drain's timing on a fake clock: idleGrace and drainTimeout pass when the test says --
+
+async function onFakeClock (t: { after: (fn: () => unknown) => unknown }, onUpgrade?: (socket: net.Socket) => void): Promise<{ clock: FakeClock, port: number, tracker: ConnectionTracker, held: Array<() => void>, clients: RawClient[] }> {
+  const clock = new FakeClock()
+  const held: Array<() => void> = []
+  const server = http.createServer(handler(held, []))
+  if (onUpgrade !== undefined) {
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+      onUpgrade(socket)
+    })
+  }
+  const tracker = new ConnectionTracker(server, clock)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const clients: RawClient[] = []
+  t.after(() => { for (const c of clients) c.destroy(); server.close() })
+  return { clock, port: (server.address() as net.AddressInfo).port, tracker, held, clients }
+}
+
+const FAKE = { idleGrace: 1000, drainTimeout: 30_000 }
+
+test('fake clock, idle: an idle keep-alive connection is closed exactly when idleGrace has passed; a request arriving before that is served with Connection: close', { timeout: 10_000 }, async (t) => {
+  const { clock, port, tracker, clients } = await onFakeClock(t)
+  const idle = await connect(port, 'idle', clients)
+  const late = await connect(port, 'late', clients)
+  for (const c of [idle, late]) {
+    c.send(get('/'))
+    assert.equal((await c.next()).status, 200)
+  }
+  await waitFor(() => tracker.counts().idle === 2 ? true : undefined, { timeoutMs: 2000, what: 'two idle connections' })
+  let idleClosed = false
+  void idle.closed.then(() => { idleClosed = true })
+  clock.clock = 10_000
+  const drained = tracker.drain(FAKE)
+  clock.advance(FAKE.idleGrace - 1)
+  late.send(get('/late'))
+  const r = await late.next()
+  assert.equal(r.body, '/late done', 'a request on its way within idleGrace is served')
+  assert.equal(r.headers.connection, 'close')
+  await late.closed
+  await waitFor(() => tracker.counts().connections === 1 ? true : undefined, { timeoutMs: 2000, what: 'the served connection gone at the server' })
+  assert.deepEqual(tracker.counts(), { connections: 1, active: 0, idle: 1, upgraded: 0 }, 'the other idle connection is still open at idleGrace - 1 ms')
+  assert.equal(idleClosed, false)
+  clock.advance(1)
+  assert.equal((await idle.closed).error, undefined, 'closed at idleGrace')
+  const result = await drained
+  assert.deepEqual(result, { durationMs: FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 2 })
+})
+
+test('fake clock, partial request: a connection carrying part of a request is in flight however long it takes; it is answered with Connection: close', { timeout: 10_000 }, async (t) => {
+  const { clock, port, tracker, clients } = await onFakeClock(t)
+  const slow = await connect(port, 'slow', clients)
+  slow.send('GET /partial HTTP/1.1\r\nHo')
+  await waitFor(() => tracker.counts().active === 1 ? true : undefined, { timeoutMs: 2000, what: 'the first bytes at the server' })
+  const drained = tracker.drain(FAKE)
+  clock.advance(20 * FAKE.idleGrace)
+  assert.deepEqual(tracker.counts(), { connections: 1, active: 1, idle: 0, upgraded: 0 })
+  slow.send('st: x\r\n\r\n')
+  const r = await slow.next()
+  assert.equal(r.body, '/partial done')
+  assert.equal(r.headers.connection, 'close')
+  const result = await drained
+  assert.deepEqual(result, { durationMs: 20 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
+})
+
+test('fake clock, response in flight: a request running when the drain starts is waited for past idleGrace and ends its connection', { timeout: 10_000 }, async (t) => {
+  const { clock, port, tracker, held, clients } = await onFakeClock(t)
+  const c = await connect(port, 'held', clients)
+  c.send(get('/held'))
+  await waitFor(() => held.length === 1 ? true : undefined, { timeoutMs: 2000, what: 'the request at the app' })
+  const drained = tracker.drain(FAKE)
+  clock.advance(5 * FAKE.idleGrace)
+  held[0]?.()
+  const r = await c.next()
+  assert.equal(r.body, '/held done')
+  assert.equal(r.headers.connection, 'close')
+  assert.equal((await c.closed).error, undefined)
+  const result = await drained
+  assert.deepEqual(result, { durationMs: 5 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
+})
+
+test('fake clock, upgrade: an upgraded connection is handed to onUpgradedSocket and never reaped as idle; the drain ends when the app closes it', { timeout: 10_000 }, async (t) => {
+  const upgraded: net.Socket[] = []
+  const { clock, port, tracker, clients } = await onFakeClock(t, (socket) => { upgraded.push(socket) })
+  const c = await connect(port, 'upgraded', clients)
+  c.send('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+  await waitFor(() => tracker.counts().upgraded === 1 ? true : undefined, { timeoutMs: 2000, what: 'the upgrade' })
+  const handed: net.Socket[] = []
+  const drained = tracker.drain({ ...FAKE, onUpgradedSocket: (socket) => { handed.push(socket) } })
+  assert.equal(handed.length, 1, 'handed to the app when the drain starts')
+  assert.equal(handed[0], upgraded[0])
+  clock.advance(10 * FAKE.idleGrace)
+  assert.deepEqual(tracker.counts(), { connections: 1, active: 0, idle: 0, upgraded: 1 })
+  handed[0]?.end()
+  const result = await drained
+  assert.deepEqual(result, { durationMs: 10 * FAKE.idleGrace, served: 0, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
+})
+
+test('fake clock, deadline: what is still open at drainTimeout is destroyed and counted', { timeout: 10_000 }, async (t) => {
+  const { clock, port, tracker, held, clients } = await onFakeClock(t)
+  const c = await connect(port, 'held', clients)
+  c.send(get('/held/forever'))
+  await waitFor(() => held.length === 1 ? true : undefined, { timeoutMs: 2000, what: 'the request at the app' })
+  const drained = tracker.drain(FAKE)
+  clock.advance(FAKE.drainTimeout - 1)
+  assert.equal(tracker.counts().active, 1, 'still waited for 1 ms before the deadline')
+  clock.advance(1)
+  const result = await drained
+  assert.deepEqual(result, { durationMs: FAKE.drainTimeout, served: 0, destroyed: 1, timedOut: true, handedOff: 0, fellBack: 0, closed: 1 })
+  await c.closed
 })

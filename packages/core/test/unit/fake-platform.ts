@@ -8,6 +8,7 @@ import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { ReleaseWatch, ReleaseWatchOptions } from '../../src/release/watch.ts'
 import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 import type { KnownContext, ProcessContext } from '../../src/context.ts'
+import { FakeClock } from './fake-clock.ts'
 import type { GenerationLink } from '../../src/handoff/protocol.ts'
 
 /** One end of a handover channel (handoff/protocol.ts) played by a test: what was sent, and a way to answer. */
@@ -52,7 +53,7 @@ export interface FakeChild {
   exit: (code: number | null, signal?: NodeJS.Signals | null) => void
 }
 
-export class FakePlatform implements Platform {
+export class FakePlatform extends FakeClock implements Platform {
   pid = 100
   env: NodeJS.ProcessEnv = { KEEP: '1' }
   children: FakeChild[] = []
@@ -60,13 +61,10 @@ export class FakePlatform implements Platform {
   pidFiles: Array<[string, number]> = []
   removedPidFiles: string[] = []
   readyReports: Array<[number, number]> = []
-  timers = new Map<number, { fn: () => void, ms: number }>()
   handlers = new Map<string, () => void>()
   /** Listeners of the app's own (NestJS's shutdown hooks, say), run after ours by signal(). */
   otherListeners = new Map<string, Array<() => void>>()
   inheritance: Inheritance = { sockets: [], readyFd: undefined, generation: 1, parentPid: undefined, ignored: [] }
-  clock = 0
-  #nextTimer = 1
 
   canPassSockets = (): boolean => true
   readInheritance = (): Inheritance => this.inheritance
@@ -141,9 +139,6 @@ export class FakePlatform implements Platform {
 
   removedStatuses: string[] = []
   removeStatus = (pidFile: string): void => { this.removedStatuses.push(pidFile) }
-  /** CLOCK_MONOTONIC in µs, moved by hand. */
-  monotonic = 1_000_000
-  monotonicUs = (): number => this.monotonic
   unlink = (): void => {}
   exit = (code: number): void => { this.exits.push(code) }
   /** The `watch` option's watcher: `change()` plays a settled change on disk. */
@@ -153,7 +148,6 @@ export class FakePlatform implements Platform {
     this.watches.push(w)
     return { start: () => { w.running = true }, stop: () => { w.running = false } }
   }
-  now = (): number => this.clock
   onSignal = (signal: NodeJS.Signals, handler: () => void): (() => void) => {
     this.handlers.set(signal, handler)
     return () => { this.handlers.delete(signal) }
@@ -162,23 +156,6 @@ export class FakePlatform implements Platform {
   signalListeners = (signal: NodeJS.Signals): Function[] => {
     const ours = this.handlers.get(signal)
     return [...(ours === undefined ? [] : [ours]), ...(this.otherListeners.get(signal) ?? [])]
-  }
-
-  setTimeout = (fn: () => void, ms: number): { unref: () => void } => {
-    const id = this.#nextTimer++
-    this.timers.set(id, { fn, ms })
-    return { id, unref: () => {} } as unknown as { unref: () => void }
-  }
-
-  clearTimeout = (timer: unknown): void => {
-    if (timer !== undefined) this.timers.delete((timer as { id: number }).id)
-  }
-
-  fireTimers (): void {
-    for (const [id, { fn }] of [...this.timers]) {
-      this.timers.delete(id)
-      fn()
-    }
   }
 
   signal (name: string): void {

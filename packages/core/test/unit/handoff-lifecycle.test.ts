@@ -79,8 +79,24 @@ async function offered (t: { after: (fn: () => unknown) => unknown }): Promise<{
   return { p, client, child, offer, ends }
 }
 
+/** The drain runs on the platform's fake clock: time passes in steps until `done`. */
+async function asTimePasses<T> (p: FakePlatform, done: () => T | undefined | false, what: string): Promise<T> {
+  return await waitFor(() => {
+    const value = done()
+    if (value === undefined || value === false) p.advance(25)
+    return value
+  }, { timeoutMs: 5000, intervalMs: 5, what })
+}
+
 async function exited (p: FakePlatform): Promise<void> {
-  await waitFor(() => p.exits.length > 0, { timeoutMs: 5000, what: 'the old generation exited' })
+  await asTimePasses(p, () => p.exits.length > 0, 'the old generation exited')
+}
+
+/** How the client's connection ended, once the old generation's drain closed it (after idleGrace on the fake clock). */
+async function closedByDrain (p: FakePlatform, client: RawClient): Promise<{ error: string | undefined }> {
+  let closed: { error: string | undefined } | undefined
+  void client.closed.then((c) => { closed = c })
+  return await asTimePasses(p, () => closed, 'the connection closed by the drain')
 }
 
 test('the next generation gets the handover channel when it has something to take over: connections (the option, a plain HTTP server) or TLS ticket keys', async (t) => {
@@ -129,7 +145,7 @@ test('at the drain an idle connection is offered with its socket; a claim is com
 test('a declined offer falls back to the drain without the handoff: the connection closes after idleGrace; counted fellBack and closed', async (t) => {
   const { p, client, child, offer, ends } = await offered(t)
   child.channel.deliver(encode({ type: 'decline', id: offer.id, reason: 'draining' }))
-  assert.equal((await client.closed).error, undefined, 'closed by the old generation, cleanly')
+  assert.equal((await closedByDrain(p, client)).error, undefined, 'closed by the old generation, cleanly')
   await exited(p)
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 1, closed: 1 })
 })
@@ -156,7 +172,7 @@ test('a next generation that never said hello is offered nothing: its connection
   const { g, p, port } = await readyGraceful(t, { handoffIdleConnections: true })
   const client = await idleClient(t, port)
   const child = await handedOver(g, p, false)
-  await client.closed
+  await closedByDrain(p, client)
   await exited(p)
   assert.deepEqual(messages(child.channel), [])
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 0, closed: 1 })
@@ -165,7 +181,7 @@ test('a next generation that never said hello is offered nothing: its connection
 test('the channel closing under an offer (the next generation died) is a fallback, never a crash', async (t) => {
   const { p, client, child, ends } = await offered(t)
   child.channel.close()
-  await client.closed
+  await closedByDrain(p, client)
   await exited(p)
   assert.deepEqual(p.exits, [0])
   assert.deepEqual(counts(ends.at(-1)), { handedOff: 0, fellBack: 1, closed: 1 })

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { once } from 'node:events'
+import { waitFor } from '@graceful-restart/test-utils'
 import { Graceful } from '../../src/lifecycle.ts'
 import { healthAnswer, resolveHealthPaths } from '../../src/health.ts'
 import { FakePlatform } from './fake-platform.ts'
@@ -21,10 +22,16 @@ test('readiness is 503 before ready, 200 while ready, 503 from the moment a shut
   const done = g.shutdown('SIGTERM')
   assert.equal(healthAnswer(g, paths, '/readyz')?.statusCode, 503)
   assert.equal(healthAnswer(g, paths, '/readyz')?.body.status, 'draining')
-  // During shutdownDelay the listener still accepts.
+  // During shutdownDelay the listener still accepts; the fake clock holds the delay open
+  // until the request was answered.
   assert.equal(server.listening, true)
   const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/`)
   assert.equal(await res.text(), 'ok')
+  assert.equal(server.listening, true, 'still within shutdownDelay')
+  p.advance(200)
+  await waitFor(() => server.listening ? undefined : true, { timeoutMs: 2000, what: 'the drain to start once shutdownDelay is over' })
+  // The drain closes fetch's idle keep-alive connection once idleGrace (1 s) has passed.
+  p.advance(1000)
   await done
   assert.equal(server.listening, false)
   assert.equal(healthAnswer(g, paths, '/other'), undefined)

@@ -29,6 +29,15 @@ test('reads sockets from the parent and removes every variable from the environm
   assert.deepEqual(env, { OTHER: 'kept' })
 })
 
+test('an IPv6 key from an earlier release (no brackets) is read and named as this release names it, so listen(0) on ::1 claims it', () => {
+  const env = ours([{ fd: 3, key: 'tcp:::1:0' }, { fd: 4, key: 'tcp:[::1]:8080' }])
+  const info: Record<number, SocketInfo> = { 3: tcp('::1', 40123), 4: tcp('::1', 8080) }
+  const got = readInheritance({ env, pid: 20, ppid: 10, describe: (fd) => info[fd] as SocketInfo, readinessChannel: () => true })
+  assert.deepEqual(got.sockets.map((s) => [s.fd, s.key]), [[3, 'tcp:[::1]:0'], [4, 'tcp:[::1]:8080']])
+  const registry = new ListenerRegistry(got.sockets)
+  assert.equal(registry.claim({ kind: 'tcp', host: '::1', port: 0, backlog: undefined })?.fd, 3)
+})
+
 test('ignores variables meant for another process (parent pid differs) without adopting anything', () => {
   const env = ours([{ fd: 3, key: 'tcp:127.0.0.1:80' }], 999)
   const got = readInheritance({ env, pid: 20, ppid: 10, describe: () => assert.fail('must not look at the fd') })

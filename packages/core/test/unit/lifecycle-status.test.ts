@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { once } from 'node:events'
+import { waitFor } from '@graceful-restart/test-utils'
 import { Graceful } from '../../src/lifecycle.ts'
 import { FakePlatform } from './fake-platform.ts'
 
@@ -70,9 +71,30 @@ test('a shutdown while systemd is being told aborts the handover before any chil
   const { g } = await ready(p)
   p.systemd = new Promise(() => {})
   const handover = g.handover()
-  await g.shutdown('test')
+  const shutdown = g.shutdown('test')
   await assert.rejects(handover, { reason: 'aborted' })
   assert.equal(p.children.length, 0)
+  // This systemd never takes STOPPING=1 either: the exit waits for it 5 s at most.
+  await waitFor(() => [...p.timers.values()].some((timer) => timer.ms === 5000) ? true : undefined, { timeoutMs: 2000, what: 'the bounded wait for STOPPING=1' })
+  assert.deepEqual(p.exits, [])
+  p.fireTimers()
+  await shutdown
+  assert.deepEqual(p.exits, [0])
+})
+
+test('the last generation exits only once systemd took STOPPING=1', async () => {
+  const p = new FakePlatform()
+  const { g } = await ready(p)
+  let take: () => void = () => {}
+  p.systemd = new Promise((resolve) => { take = resolve })
+  const shutdown = g.shutdown('SIGTERM')
+  await waitFor(() => p.notified.some((args) => args.includes('STOPPING=1')) && p.timers.size > 0 ? true : undefined, { timeoutMs: 2000, what: 'STOPPING=1 sent, the exit waiting' })
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(p.exits, [], 'not before systemd took it: an exit would drop a message still queued')
+  take()
+  await shutdown
+  assert.deepEqual(p.exits, [0])
+  assert.equal(p.timers.size, 0, 'the bound is cleared once the message went out')
 })
 
 test('a rollback records the failed handover in the status, rewrites the PID file after it, and tells systemd READY=1', async (t) => {

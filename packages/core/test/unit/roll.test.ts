@@ -7,8 +7,10 @@ import { CHANNELS } from '../../src/diagnostics.ts'
 import { GracefulError } from '../../src/errors.ts'
 import { pinLaunch } from '../../src/supervisor/release.ts'
 import { resolveWorkers, Roll, type RollHost, type RollWorker } from '../../src/supervisor/roll.ts'
+import { nodeClock, type SupervisorClock } from '../../src/supervisor/clock.ts'
 import { formatStatus, type SupervisorStatus } from '../../src/supervisor/status.ts'
 import { Supervisor } from '../../src/supervisor/supervisor.ts'
+import { FakeClock, flush } from './fake-supervisor-os.ts'
 
 interface FakeWorker extends RollWorker {
   pid: number
@@ -63,11 +65,13 @@ class FakeSupervisor implements RollHost<FakeWorker> {
   readonly workers: number
   readonly surge: number | undefined
   readonly upgradeTimeout: number
+  readonly clock: SupervisorClock
 
-  constructor (workers: number, surge: number | undefined, generation = 1, upgradeTimeout = 60_000) {
+  constructor (workers: number, surge: number | undefined, generation = 1, upgradeTimeout = 60_000, clock: SupervisorClock = nodeClock) {
     this.workers = workers
     this.surge = surge
     this.upgradeTimeout = upgradeTimeout
+    this.clock = clock
     for (let slot = 0; slot < workers; slot++) this.slots.set(slot, fakeWorker(slot, generation, true))
     this.#observe()
   }
@@ -227,10 +231,18 @@ test('a new worker that exits after its ready report, before its step took over,
 })
 
 test('a step not ready within upgradeTimeout stops the roll and stops the step\'s workers', async () => {
-  const host = new FakeSupervisor(2, 1, 1, 30)
+  const clock = new FakeClock()
+  const host = new FakeSupervisor(2, 1, 1, 30, clock)
   host.onStart = () => {}
   const roll = new Roll(host, 2, 'test')
-  const result = await roll.run()
+  let settled = false
+  const running = roll.run().finally(() => { settled = true })
+  await flush()
+  await clock.advance(29)
+  assert.equal(settled, false, 'still waiting 29 ms in')
+  await clock.advance(1)
+  await flush()
+  const result = await running
   assert.equal(result.ok, false)
   assert.equal(result.ok ? undefined : result.error.code, 'ERR_GRACEFUL_UPGRADE_TIMEOUT')
   assert.ok(host.started.every((w) => w.gone))

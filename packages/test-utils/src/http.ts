@@ -1,4 +1,7 @@
-/** One GET against a fixture, answered or failed, never hanging. */
+/**
+ * One GET against a fixture, answered or failed, never hanging: the one GET of the tests
+ * (the load driver is load.ts). A response counts only once its body was read to the end.
+ */
 import http from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import https from 'node:https'
@@ -24,14 +27,17 @@ export interface GetOptions {
   timeoutMs?: number
   /** Speak HTTPS, trusting this CA (a self-signed certificate is its own). */
   ca?: string | Buffer
+  /** Speak HTTPS and accept any certificate (a fixture's self-signed one, its CA unknown here). */
+  insecure?: boolean
 }
 
 export function get (port: number | undefined, path: string, options: GetOptions = {}): Promise<Answer> {
   const startedAt = Date.now()
   return new Promise((resolve, reject) => {
-    const client = options.ca === undefined ? http : https
-    const req = client.get({
+    const secure = options.ca !== undefined || options.insecure === true
+    const req = (secure ? https : http).get({
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.insecure === true ? { rejectUnauthorized: false } : {}),
       ...(options.socketPath === undefined ? { host: options.host ?? '127.0.0.1', port } : { socketPath: options.socketPath }),
       path,
       agent: options.agent ?? false,
