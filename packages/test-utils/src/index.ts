@@ -3,7 +3,7 @@ export type { Answer, GetOptions } from './http.ts'
 export { eventLines, parseEventLine } from './events.ts'
 export type { EventLine } from './events.ts'
 export { startLoad } from './load.ts'
-export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
+export type { CustomLoadOptions, ErrorSample, FailureCounts, HttpLoadOptions, LoadHandle, LoadOptions, LoadReport, LoadShape, RequestOutcome, RequestSpec, SlowRecord } from './load.ts'
 export {
   MARKER_ENV,
   fdCount,
