@@ -3,7 +3,7 @@ export type { Answer, GetOptions } from './http.ts'
 export { eventLines, parseEventLine } from './events.ts'
 export type { EventLine } from './events.ts'
 export { startLoad } from './load.ts'
-export type { ErrorSample, FailureCounts, LoadHandle, LoadOptions, LoadReport, SlowRecord } from './load.ts'
+export type { CustomLoadOptions, ErrorSample, FailureCounts, HttpLoadOptions, LoadHandle, LoadOptions, LoadReport, LoadShape, RequestOutcome, RequestSpec, SlowRecord } from './load.ts'
 export {
   MARKER_ENV,
   fdCount,
@@ -32,3 +32,5 @@ export { assertPublicSurface, publicSurface } from './surface.ts'
 export type { PinnedEntry, Surface } from './surface.ts'
 export { nginxBinary, nginxCheck, nginxConfig, startNginx } from './nginx.ts'
 export type { Nginx, NginxOptions } from './nginx.ts'
+export { AppUnderTest } from './app.ts'
+export type { AppEvent, LaunchOptions } from './app.ts'

@@ -6,31 +6,25 @@
  * loops stop on their own after `durationMs` / `maxRequests`, and every request has a
  * deadline.
  *
+ * The HTTP/1.1 client (plain or TLS) is built in; any other protocol plugs in its own
+ * `request` function (HTTP/2 streams over a session pool), and the loops, the buckets and
+ * the report stay the same. A request function may answer 'retry' for a request the
+ * protocol guarantees was not processed; the loop sends it again and counts it apart.
+ *
  * Clocks: latencies and `durationMs` use performance.now() (monotonic, immune to clock
  * steps). Timestamps that a test lines up with other processes' logs (`SlowRecord`
  * start/end, `errorSamples[].at`) are Date.now() wall-clock milliseconds, because
  * performance.now() has a per-process origin.
  */
 import http from 'node:http'
+import https from 'node:https'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 
-export interface LoadOptions {
-  /** TCP target. Either `port` or `socketPath` is required. */
-  port?: number
-  /** Default 127.0.0.1. */
-  host?: string
-  /** Unix socket target; wins over `port`. */
-  socketPath?: string
+/** The load's shape, whatever sends the requests. */
+export interface LoadShape {
   /** Concurrent request loops, default 32. */
   clients?: number
-  /**
-   * true: one keep-alive agent with `maxSockets: clients`, so connections are reused
-   * across the handover (the hard case: idle sockets owned by the old generation).
-   * false: no agent and `Connection: close`, a new TCP connection per request (the
-   * accept-queue case).
-   */
-  keepAlive: boolean
   /** 1 in N requests goes to `/sleep?ms=${slowMs}`, default 50; 0 = never. */
   slowEvery?: number
   /** Default 300. */
@@ -41,7 +35,8 @@ export interface LoadOptions {
    * 1 in N requests (among those that are not slow) is a POST of `postBytes` bytes of text
    * to `postPath`, default 0 = never. A POST is the request a proxy must not retry: nginx
    * and HAProxy answer 502 when the connection it went out on closes under it. When the
-   * answer carries `x-body-bytes`, it must equal the bytes sent (else: 'other').
+   * answer carries `x-body-bytes`, it must equal the bytes sent (else: 'other'). The built-in
+   * HTTP/1.1 client only.
    */
   postEvery?: number
   /** Default 20_000: above nginx's client_body_buffer_size, so nginx spools it to a file. */
@@ -60,6 +55,55 @@ export interface LoadOptions {
   /** Per request, from send to the last body byte, default 10_000; counts as 'timeout'. */
   requestTimeoutMs?: number
 }
+
+/** The built-in HTTP/1.1 client. */
+export interface HttpLoadOptions extends LoadShape {
+  /** TCP target. Either `port` or `socketPath` is required. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Unix socket target; wins over `port`. */
+  socketPath?: string
+  /**
+   * true: one keep-alive agent with `maxSockets: clients`, so connections are reused
+   * across the handover (the hard case: idle sockets owned by the old generation).
+   * false: no agent and `Connection: close`, a new TCP connection per request (the
+   * accept-queue case).
+   */
+  keepAlive: boolean
+  /** HTTPS instead of HTTP; the certificate is not verified (tests use self-signed ones). */
+  tls?: boolean
+  request?: undefined
+}
+
+/** What a pluggable request function is asked to send. */
+export interface RequestSpec {
+  /** Which loop sends it (0 .. clients-1): say, which session of a pool to use. */
+  client: number
+  /** The request's number in the load; a retry keeps its number. */
+  index: number
+  path: string
+  timeoutMs: number
+}
+
+/**
+ * How one request ended, resolved (never rejected) within `timeoutMs`. `response`: a
+ * complete response (body read to the end). `retry`: the protocol guarantees the request
+ * was not processed (HTTP/2 REFUSED_STREAM, or a stream never sent because the session
+ * had already received GOAWAY; RFC 9113 section 8.7 lets a client send it again, and
+ * every real client does); `reason` names which, for `retriedByKind`.
+ */
+export type RequestOutcome =
+  | { kind: 'response', status: number, pid: string | undefined, bodyBytes?: string | undefined }
+  | { kind: Exclude<keyof FailureCounts, 'non2xx'>, code: string | undefined, message: string }
+  | { kind: 'retry', reason: string, message: string }
+
+/** Any protocol: `request` sends one request; the target is its business. */
+export interface CustomLoadOptions extends LoadShape {
+  request: (spec: RequestSpec) => Promise<RequestOutcome>
+}
+
+export type LoadOptions = HttpLoadOptions | CustomLoadOptions
 
 export interface FailureCounts {
   refused: number
@@ -95,6 +139,13 @@ export interface LoadReport {
   failures: FailureCounts
   /** The first 20 failures: the first ones usually name the cause, later ones repeat it. */
   errorSamples: ErrorSample[]
+  /**
+   * Sends of a request the protocol refused before processing it ('retry'), each sent
+   * again (up to 5 times; a request still refused then counts as 'other'). Not failures.
+   */
+  retried: number
+  /** The same, by the request function's reason (say `refused-stream`, `not-sent`). */
+  retriedByKind: Record<string, number>
   /** POST requests that settled, and how many of them failed (also counted in `failed`). */
   posts: { requests: number, failed: number }
   /** Successful responses per `x-pid` header value; 'unknown' when the header was missing. */
@@ -106,7 +157,8 @@ export interface LoadReport {
   durationMs: number
   /**
    * TCP connections the clients opened (counted at the client): with keep-alive, one per
-   * client plus one for each connection the server closed under it.
+   * client plus one for each connection the server closed under it. Counted by the built-in
+   * HTTP/1.1 client only: 0 with a request function.
    */
   connections: number
 }
@@ -124,14 +176,14 @@ const MAX_ERROR_SAMPLES = 20
 // Long enough that a loop hammering a dead port cannot starve the event loop (or the
 // server under test), short enough to notice the new generation almost at once.
 const BACKOFF_AFTER_FAILURE_MS = 5
+// A request refused this often in a row is a failure, not a handover moment.
+const MAX_RETRIES = 5
 
-interface Target { host: string, port: number | undefined, socketPath: string | undefined }
+interface Target { host: string, port: number | undefined, socketPath: string | undefined, tls: boolean }
 
 interface Post { path: string, body: Buffer }
 
-type Outcome =
-  | { kind: 'response', status: number, pid: string | undefined, bodyBytes: string | undefined }
-  | { kind: Exclude<keyof FailureCounts, 'non2xx'>, code: string | undefined, message: string }
+type Outcome = Exclude<RequestOutcome, { kind: 'retry' }>
 
 export function startLoad (opts: LoadOptions): LoadHandle {
   const clients = opts.clients ?? 32
@@ -143,9 +195,10 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const durationMs = opts.durationMs ?? 60_000
   const maxRequests = opts.maxRequests ?? 1_000_000
   const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000
-  if (opts.port === undefined && opts.socketPath === undefined) {
+  if (opts.request === undefined && opts.port === undefined && opts.socketPath === undefined) {
     throw new TypeError('startLoad: either port or socketPath is required')
   }
+  if (opts.request !== undefined && postEvery > 0) throw new TypeError('startLoad: postEvery needs the built-in HTTP/1.1 client, not a request function')
   if (!Number.isInteger(clients) || clients < 1) throw new RangeError(`startLoad: clients must be a positive integer, got ${clients}`)
   if (!Number.isInteger(slowEvery) || slowEvery < 0) throw new RangeError(`startLoad: slowEvery must be an integer >= 0, got ${slowEvery}`)
   if (!Number.isInteger(postEvery) || postEvery < 0) throw new RangeError(`startLoad: postEvery must be an integer >= 0, got ${postEvery}`)
@@ -153,9 +206,9 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const post: Post = { path: opts.postPath ?? '/echo', body: Buffer.alloc(postBytes, 'graceful ') }
   if (!(requestTimeoutMs > 0)) throw new RangeError(`startLoad: requestTimeoutMs must be > 0, got ${requestTimeoutMs}`)
 
-  const target: Target = { host: opts.host ?? '127.0.0.1', port: opts.port, socketPath: opts.socketPath }
-  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: clients }) : false
-  const headers: http.OutgoingHttpHeaders = opts.keepAlive ? {} : { connection: 'close' }
+  // The built-in client reports each socket a request got; connections are counted below.
+  const client = opts.request === undefined ? http1Client(opts, clients, (socket) => { onSocket(socket) }) : undefined
+  const send: (spec: RequestSpec, body?: Buffer) => Promise<RequestOutcome> = opts.request ?? (client as Http1Client).send
 
   const startedAt = performance.now()
   const deadline = startedAt + durationMs
@@ -164,6 +217,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   let started = 0
 
   let ok = 0
+  let retried = 0
+  const retriedByKind: Record<string, number> = {}
   const posts = { requests: 0, failed: 0 }
   const failures: FailureCounts = { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 }
   const errorSamples: ErrorSample[] = []
@@ -187,7 +242,18 @@ export function startLoad (opts: LoadOptions): LoadHandle {
     }
   }
 
-  async function loop (): Promise<void> {
+  /** Sends one request, again while the protocol says it was refused before processing. */
+  async function sendOnce (spec: RequestSpec, body: Buffer | undefined): Promise<Outcome> {
+    for (let n = 0; ; n++) {
+      const outcome = await send(spec, body)
+      if (outcome.kind !== 'retry') return outcome
+      if (n === MAX_RETRIES) return { kind: 'other', code: outcome.reason, message: `refused ${n + 1} times in a row: ${outcome.message}` }
+      retried++
+      retriedByKind[outcome.reason] = (retriedByKind[outcome.reason] ?? 0) + 1
+    }
+  }
+
+  async function loop (clientIndex: number): Promise<void> {
     while (!stopping && started < maxRequests && performance.now() < deadline) {
       const index = started++
       const isSlow = slowEvery > 0 && (index + 1) % slowEvery === 0
@@ -195,7 +261,7 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       const path = isSlow ? `/sleep?ms=${slowMs}` : isPost ? post.path : fastPath
       const wallStart = Date.now()
       const t0 = performance.now()
-      const outcome = await requestOnce(target, agent, headers, path, requestTimeoutMs, isPost ? post.body : undefined, onSocket)
+      const outcome = await sendOnce({ client: clientIndex, index, path, timeoutMs: requestTimeoutMs }, isPost ? post.body : undefined)
       const latency = performance.now() - t0
 
       let failed = true
@@ -233,6 +299,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       ok,
       failed,
       failures: { ...failures },
+      retried,
+      retriedByKind: { ...retriedByKind },
       errorSamples: errorSamples.map((s) => ({ ...s })),
       posts: { ...posts },
       byPid: { ...byPid },
@@ -244,10 +312,10 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   }
 
   const loops: Array<Promise<void>> = []
-  for (let i = 0; i < clients; i++) loops.push(loop())
+  for (let i = 0; i < clients; i++) loops.push(loop(i))
   const done = Promise.all(loops).then(() => {
     endedAt = performance.now()
-    if (agent !== false) agent.destroy()
+    client?.close()
     return report()
   })
 
@@ -258,6 +326,26 @@ export function startLoad (opts: LoadOptions): LoadHandle {
     },
     snapshot: report,
     done
+  }
+}
+
+interface Http1Client {
+  send: (spec: RequestSpec, body?: Buffer) => Promise<Outcome>
+  close: () => void
+}
+
+/** The built-in client: one agent (or none) for the whole load. */
+function http1Client (opts: HttpLoadOptions, clients: number, onSocket: (socket: object) => void): Http1Client {
+  const target: Target = { host: opts.host ?? '127.0.0.1', port: opts.port, socketPath: opts.socketPath, tls: opts.tls === true }
+  const agent = !opts.keepAlive
+    ? false
+    : target.tls
+      ? new https.Agent({ keepAlive: true, maxSockets: clients, rejectUnauthorized: false })
+      : new http.Agent({ keepAlive: true, maxSockets: clients })
+  const headers: http.OutgoingHttpHeaders = opts.keepAlive ? {} : { connection: 'close' }
+  return {
+    send: (spec, body) => requestOnce(target, agent, headers, spec.path, spec.timeoutMs, body, onSocket),
+    close: () => { if (agent !== false) agent.destroy() }
   }
 }
 
@@ -283,8 +371,9 @@ function requestOnce (
 
     let req: http.ClientRequest
     try {
-      req = http.request({
+      req = (target.tls ? https.request : http.request)({
         host: target.host,
+        rejectUnauthorized: false,
         port: target.port,
         socketPath: target.socketPath,
         path,

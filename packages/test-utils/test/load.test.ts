@@ -238,4 +238,33 @@ test('options are validated', () => {
   assert.throws(() => startLoad({ keepAlive: true }), TypeError)
   assert.throws(() => startLoad({ port: 1, keepAlive: true, clients: 0 }), RangeError)
   assert.throws(() => startLoad({ port: 1, keepAlive: true, postEvery: -1 }), RangeError)
+  assert.throws(() => startLoad({ request: async () => ({ kind: 'response', status: 200, pid: '1' }), postEvery: 2 }), TypeError)
+})
+
+test('a request function plugs in: its client and index, retries counted apart (not failures), a request refused 6 times in a row fails', bounded, async () => {
+  const sends: Array<{ client: number, index: number, path: string }> = []
+  // Request 3 is refused twice, then answered; request 7 is refused every time.
+  const report = await startLoad({
+    clients: 2,
+    maxRequests: 10,
+    slowEvery: 5,
+    slowMs: 1,
+    request: async ({ client, index, path }) => {
+      sends.push({ client, index, path })
+      const tries = sends.filter((s) => s.index === index).length
+      if ((index === 3 && tries <= 2) || index === 7) return { kind: 'retry', reason: index === 3 ? 'refused-stream' : 'not-sent', message: 'refused' }
+      return { kind: 'response', status: 200, pid: String(100 + client) }
+    }
+  }).done
+  assert.equal(report.requests, 10)
+  assert.equal(report.ok, 9)
+  assert.equal(report.failed, 1)
+  assert.equal(report.failures.other, 1)
+  assert.equal(report.errorSamples[0]?.code, 'not-sent')
+  assert.equal(report.retried, 2 + 5)
+  assert.deepEqual(report.retriedByKind, { 'refused-stream': 2, 'not-sent': 5 })
+  assert.equal(sends.filter((s) => s.index === 7).length, 6)
+  assert.deepEqual([...new Set(sends.map((s) => s.client))].sort(), [0, 1])
+  assert.deepEqual(sends.filter((s) => s.path !== '/').map((s) => s.index), [4, 9])
+  assert.equal((report.byPid['100'] ?? 0) + (report.byPid['101'] ?? 0), 9)
 })

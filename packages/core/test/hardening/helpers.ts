@@ -1,17 +1,15 @@
-// Shared pieces of the hardening suite: TLS material, bounded client loops for HTTPS and
-// HTTP/2 (the test-utils driver speaks plain HTTP/1.1 only), a minimal WebSocket and SSE
+// Shared pieces of the hardening suite: TLS material, an HTTP/2 session pool that plugs
+// into the test-utils load driver (startLoad's `request`), a minimal WebSocket and SSE
 // client, and process inspection (marked spawns, zombies; fd counts are in test-utils).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
-import https from 'node:https'
 import net from 'node:net'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { MARKER_ENV, type Tracker } from '@graceful-restart/test-utils'
+import { MARKER_ENV, type RequestOutcome, type Tracker } from '@graceful-restart/test-utils'
 
 export const PROTOCOL_APP = fileURLToPath(new URL('../fixtures/protocol-app.js', import.meta.url))
 
@@ -24,119 +22,6 @@ export function tlsFiles (dir: string): { TLS_KEY: string, TLS_CERT: string } {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
   return { TLS_KEY: key, TLS_CERT: cert }
-}
-
-// --- A bounded load loop over any request function --------------------------------------
-
-/**
- * How one attempt ended. `retry` marks a request the protocol guarantees was not processed
- * (HTTP/2 REFUSED_STREAM, or a stream never sent because the session had already received
- * GOAWAY): RFC 9113 section 8.7 lets a client send it again, and every real client does.
- */
-export type Attempt =
-  | { ok: true, pid: number }
-  | { ok: false, kind: string, message: string, retry?: boolean }
-
-export interface Tally {
-  /** Requests that settled, each counted once however often it was retried. */
-  requests: number
-  ok: number
-  failed: number
-  /** Attempts the protocol refused before processing, sent again. */
-  retried: number
-  /** The same attempts by kind: `refused-stream` (the server answered REFUSED_STREAM, or its
-   * GOAWAY named a lower last stream), `not-sent` (the client had the GOAWAY before sending). */
-  retriedByKind: Record<string, number>
-  byPid: Record<string, number>
-  /** The first failures, as `kind: message`. */
-  samples: string[]
-  durationMs: number
-}
-
-export interface Loop {
-  stop: () => Promise<Tally>
-  snapshot: () => Tally
-}
-
-const MAX_RETRIES = 5
-
-export function runLoad (opts: { clients: number, durationMs: number, maxRequests?: number }, attempt: (client: number, index: number) => Promise<Attempt>): Loop {
-  const started = performance.now()
-  const deadline = started + opts.durationMs
-  const maxRequests = opts.maxRequests ?? 1_000_000
-  let stopping = false
-  let index = 0
-  let ended: number | undefined
-  const tally: Tally = { requests: 0, ok: 0, failed: 0, retried: 0, retriedByKind: {}, byPid: {}, samples: [], durationMs: 0 }
-  const loop = async (client: number): Promise<void> => {
-    while (!stopping && index < maxRequests && performance.now() < deadline) {
-      const i = index++
-      let outcome = await attempt(client, i)
-      for (let n = 0; !outcome.ok && outcome.retry === true && n < MAX_RETRIES; n++) {
-        tally.retried++
-        tally.retriedByKind[outcome.kind] = (tally.retriedByKind[outcome.kind] ?? 0) + 1
-        outcome = await attempt(client, i)
-      }
-      tally.requests++
-      if (outcome.ok) {
-        tally.ok++
-        tally.byPid[String(outcome.pid)] = (tally.byPid[String(outcome.pid)] ?? 0) + 1
-      } else {
-        tally.failed++
-        if (tally.samples.length < 20) tally.samples.push(`${outcome.kind}: ${outcome.message}`)
-        await sleep(5)
-      }
-    }
-  }
-  const done = Promise.all(Array.from({ length: opts.clients }, (_, c) => loop(c))).then(() => { ended = performance.now() })
-  const snapshot = (): Tally => ({ ...tally, retriedByKind: { ...tally.retriedByKind }, byPid: { ...tally.byPid }, samples: [...tally.samples], durationMs: (ended ?? performance.now()) - started })
-  return {
-    snapshot,
-    stop: async () => {
-      stopping = true
-      await done
-      return snapshot()
-    }
-  }
-}
-
-/** One HTTP(S) GET; ok only with a 2xx status and the whole body read. */
-export function httpOnce (opts: { port: number, path: string, agent: http.Agent | false, secure: boolean, timeoutMs?: number }): Promise<Attempt> {
-  return new Promise((resolve) => {
-    let settled = false
-    const finish = (a: Attempt): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(a)
-    }
-    const request = opts.secure ? https.request : http.request
-    const req = request({
-      host: '127.0.0.1',
-      port: opts.port,
-      path: opts.path,
-      agent: opts.agent,
-      rejectUnauthorized: false,
-      headers: opts.agent === false ? { connection: 'close' } : {}
-    })
-    const timer = setTimeout(() => {
-      finish({ ok: false, kind: 'timeout', message: `no complete response within ${opts.timeoutMs ?? 10_000} ms` })
-      req.destroy()
-    }, opts.timeoutMs ?? 10_000)
-    req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, kind: err.code ?? 'error', message: err.message }))
-    req.on('response', (res) => {
-      const pid = Number(res.headers['x-pid'])
-      res.resume()
-      res.on('end', () => {
-        if (!res.complete) finish({ ok: false, kind: 'incomplete', message: 'body cut short' })
-        else if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) finish({ ok: false, kind: 'status', message: `HTTP ${res.statusCode}` })
-        else finish({ ok: true, pid })
-      })
-      res.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, kind: err.code ?? 'error', message: err.message }))
-      res.on('close', () => finish({ ok: false, kind: 'closed', message: 'connection closed before the body was complete' }))
-    })
-    req.end()
-  })
 }
 
 // --- HTTP/2 -------------------------------------------------------------------------------
@@ -185,18 +70,22 @@ export class H2Pool {
     return session
   }
 
-  /** One GET on the session of `slot`, classified for runLoad. */
-  async request (slot: number, path: string, timeoutMs = 10_000): Promise<Attempt> {
+  /**
+   * One GET on the session of `slot`, classified for startLoad. 'retry' (sent again, counted
+   * in `retriedByKind`): `refused-stream` (the server answered REFUSED_STREAM, or its GOAWAY
+   * named a lower last stream), `not-sent` (the client had the GOAWAY before sending).
+   */
+  async request (slot: number, path: string, timeoutMs = 10_000): Promise<RequestOutcome> {
     const r = await h2Stream(this.session(slot), path, timeoutMs)
     if (r.error?.code === 'ERR_HTTP2_GOAWAY_SESSION' || r.error?.code === 'ERR_HTTP2_INVALID_SESSION') {
       this.#sessions[slot] = undefined
-      return { ok: false, kind: 'not-sent', message: r.error.message, retry: true }
+      return { kind: 'retry', reason: 'not-sent', message: r.error.message }
     }
-    if (r.rstCode === NGHTTP2_REFUSED_STREAM) return { ok: false, kind: 'refused-stream', message: 'REFUSED_STREAM', retry: true }
-    if (r.error !== undefined) return { ok: false, kind: r.error.code ?? 'error', message: r.error.message }
-    if (r.rstCode !== undefined && r.rstCode !== NGHTTP2_NO_ERROR) return { ok: false, kind: 'rst', message: `RST_STREAM ${r.rstCode}` }
-    if (r.status !== 200) return { ok: false, kind: 'status', message: `:status ${r.status}` }
-    return { ok: true, pid: r.pid }
+    if (r.rstCode === NGHTTP2_REFUSED_STREAM) return { kind: 'retry', reason: 'refused-stream', message: 'REFUSED_STREAM' }
+    if (r.error?.code === 'TIMEOUT') return { kind: 'timeout', code: undefined, message: r.error.message }
+    if (r.error !== undefined) return { kind: 'other', code: r.error.code, message: r.error.message }
+    if (r.rstCode !== undefined && r.rstCode !== NGHTTP2_NO_ERROR) return { kind: 'reset', code: undefined, message: `RST_STREAM ${r.rstCode}` }
+    return { kind: 'response', status: r.status, pid: Number.isNaN(r.pid) ? undefined : String(r.pid) }
   }
 
   close (): void {

@@ -3,10 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import https from 'node:https'
 import { rounds, startLoad, tracker, processesWithMarker, waitFor, waitForAnswerFrom } from '@graceful-restart/test-utils'
 import { arrived, events, handover, startApp, tempDir, waitGone } from '../integration/app.ts'
-import { H2Pool, PROTOCOL_APP, h2Stream, httpOnce, runLoad, sseConnect, tlsFiles, wsConnect, type SseStream } from './helpers.ts'
+import { H2Pool, PROTOCOL_APP, h2Stream, sseConnect, tlsFiles, wsConnect, type SseStream } from './helpers.ts'
 
 const HANDOVERS = rounds(10)
 
@@ -15,11 +14,8 @@ test(`HTTPS: ${HANDOVERS} handovers under keep-alive TLS load fail no request; r
   const track = tracker(t)
   const dir = tempDir(t)
   const app = await startApp(track, dir, { PROTOCOL: 'https', ...tlsFiles(dir) }, PROTOCOL_APP)
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 12, rejectUnauthorized: false })
-  t.after(() => agent.destroy())
   // Every 20th request is slow, so some are in flight at each handover.
-  const load = runLoad({ clients: 12, durationMs: 100_000 }, (_c, i) =>
-    httpOnce({ port: app.port, path: i % 20 === 19 ? '/sleep?ms=300' : '/', agent, secure: true }))
+  const load = startLoad({ port: app.port, tls: true, keepAlive: true, clients: 12, slowEvery: 20, slowMs: 300, durationMs: 100_000 })
   t.after(async () => { await load.stop() })
 
   const pids = [app.pid]
@@ -32,7 +28,7 @@ test(`HTTPS: ${HANDOVERS} handovers under keep-alive TLS load fail no request; r
   const r = await load.stop()
   await waitGone(pids.slice(0, -1))
   t.diagnostic(`HTTPS keep-alive: ${r.requests} requests, ${r.failed} failed, ${Object.keys(r.byPid).length} generations answered`)
-  assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
+  assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
   assert.ok(r.requests > 50 * HANDOVERS, `the load ran (${r.requests})`)
   assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
   const ends = events(app.started, 'drain:end').filter((e) => e.reason === 'handover')
@@ -48,8 +44,11 @@ test(`HTTP/2: ${HANDOVERS} handovers under multiplexed load; sessions get GOAWAY
   const app = await startApp(track, dir, { PROTOCOL: 'h2', ...tlsFiles(dir) }, PROTOCOL_APP)
   const pool = new H2Pool(app.port, 4)
   t.after(() => pool.close())
-  // 16 concurrent streams over 4 sessions; every 25th is slow.
-  const load = runLoad({ clients: 16, durationMs: 100_000 }, (c, i) => pool.request(c % 4, i % 25 === 24 ? '/sleep?ms=300' : '/'))
+  // 16 concurrent streams over 4 sessions; every 25th is slow; an answer counts with :status 200 only.
+  const load = startLoad({
+    clients: 16, slowEvery: 25, slowMs: 300, expectStatus: 200, durationMs: 100_000,
+    request: ({ client, path, timeoutMs }) => pool.request(client % 4, path, timeoutMs)
+  })
   t.after(async () => { await load.stop() })
   await waitForAnswerFrom(load, app.pid)
 
@@ -81,7 +80,7 @@ test(`HTTP/2: ${HANDOVERS} handovers under multiplexed load; sessions get GOAWAY
   await waitGone(pids.slice(0, -1))
   t.diagnostic(`HTTP/2: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ${JSON.stringify(r.retriedByKind)}, ` +
     `${pool.goaways} GOAWAY frames, ${pool.connects} connections, ${Object.keys(r.byPid).length} generations answered`)
-  assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
+  assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
   assert.ok(r.requests > 50 * HANDOVERS, `the load ran (${r.requests})`)
   assert.ok(pool.goaways >= HANDOVERS, `sessions were told to go away (${pool.goaways})`)
   assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
@@ -211,15 +210,21 @@ for (const protocol of ['https', 'h2'] as const) {
     const track = tracker(t)
     const dir = tempDir(t)
     const app = await startApp(track, dir, { PROTOCOL: protocol, ...tlsFiles(dir) }, PROTOCOL_APP)
-    const fresh = runLoad({ clients: 16, durationMs: 100_000 }, async () => {
-      if (protocol === 'https') return await httpOnce({ port: app.port, path: '/', agent: false, secure: true })
-      const pool = new H2Pool(app.port, 1)
-      try {
-        return await pool.request(0, '/')
-      } finally {
-        pool.close()
-      }
-    })
+    const shape = { clients: 16, slowEvery: 0, durationMs: 100_000 }
+    const fresh = protocol === 'https'
+      ? startLoad({ ...shape, port: app.port, tls: true, keepAlive: false })
+      : startLoad({
+        ...shape,
+        expectStatus: 200,
+        request: async ({ path, timeoutMs }) => {
+          const pool = new H2Pool(app.port, 1)
+          try {
+            return await pool.request(0, path, timeoutMs)
+          } finally {
+            pool.close()
+          }
+        }
+      })
     t.after(async () => { await fresh.stop() })
     const pids = [app.pid]
     await waitForAnswerFrom(fresh, app.pid)
@@ -230,8 +235,8 @@ for (const protocol of ['https', 'h2'] as const) {
     const r = await fresh.stop()
     await waitGone(pids.slice(0, -1))
     t.diagnostic(`${protocol}, one connection per request: ${r.requests} requests, ${r.failed} failed, ${r.retried} refused before processing and sent again ` +
-      `${JSON.stringify(r.retriedByKind)}; first failures: ${JSON.stringify(r.samples.slice(0, 3))}`)
-    assert.equal(r.failed, 0, JSON.stringify(r.samples.slice(0, 5)))
+      `${JSON.stringify(r.retriedByKind)}; first failures: ${JSON.stringify(r.errorSamples.slice(0, 3))}`)
+    assert.equal(r.failed, 0, JSON.stringify(r.errorSamples.slice(0, 5)))
     assert.ok(r.requests > 30 * HANDOVERS, `the load ran (${r.requests})`)
     assert.deepEqual(pids.filter((pid) => r.byPid[String(pid)] === undefined), [], 'traffic reached every generation')
     // HTTP/2: a session whose request is still on its way when the drain starts hears a PING

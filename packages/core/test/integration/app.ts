@@ -3,17 +3,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { eventLines, readPidFile, waitFor, isAlive, type Started, type Tracker } from '@graceful-restart/test-utils'
+import { AppUnderTest, eventLines, readPidFile, waitFor, isAlive, type Started, type Tracker } from '@graceful-restart/test-utils'
 
 export const FIXTURE = fileURLToPath(new URL('../fixtures/http-app.js', import.meta.url))
 
-export interface App {
-  started: Started
-  pidFile: string
-  dir: string
-  port: number
-  pid: number
-}
+/** Core's fixtures are ready once their PID file names a pid. */
+export type App = AppUnderTest
 
 export function tempDir (t: { after: (fn: () => unknown) => unknown }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gr-test-'))
@@ -26,12 +21,14 @@ export function events (started: Started, name: string): Array<Record<string, un
 }
 
 export async function startApp (track: Tracker, dir: string, env: Record<string, string | undefined> = {}, script = FIXTURE, opts: { cwd?: string, execArgv?: string[] } = {}): Promise<App> {
-  const pidFile = path.join(dir, 'app.pid')
-  const started = track.startNode(script, { env: { PID_FILE: pidFile, BOOT_MODE_FILE: path.join(dir, 'mode'), ...env }, ...opts })
-  const pid = await waitFor(() => readPidFile(pidFile), { timeoutMs: 15_000, what: 'first generation ready (PID file)' })
-  const listening = await waitFor(() => events(started, 'listening').find((e) => e.pid === pid), { timeoutMs: 5000, what: 'listening line' })
-  const port = (listening.address as { port?: number } | string | null)
-  return { started, pidFile, dir, port: typeof port === 'object' && port !== null ? port.port ?? 0 : 0, pid }
+  return await AppUnderTest.launch(track, script, {
+    ...opts,
+    dir,
+    by: 'pid-file',
+    env: { BOOT_MODE_FILE: path.join(dir, 'mode'), ...env },
+    timeoutMs: 15_000,
+    listeningTimeoutMs: 5000
+  })
 }
 
 /** Sends SIGUSR2 to the live generation; resolves with the pid of the one that took over. */

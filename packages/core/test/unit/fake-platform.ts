@@ -8,6 +8,9 @@ import type { Inheritance } from '../../src/listeners/inherit.ts'
 import type { ReleaseWatch, ReleaseWatchOptions } from '../../src/release/watch.ts'
 import type { SupervisorChannel } from '../../src/handover/worker-channel.ts'
 import type { KnownContext, ProcessContext } from '../../src/context.ts'
+import http from 'node:http'
+import { once } from 'node:events'
+import { Graceful } from '../../src/lifecycle.ts'
 import { FakeClock } from './fake-clock.ts'
 import type { GenerationLink } from '../../src/handoff/protocol.ts'
 
@@ -187,4 +190,14 @@ export class FakePlatform extends FakeClock implements Platform {
       channel: child.channel
     }
   }
+}
+
+/** A Graceful on `p` with one server listening on loopback, once it is ready (logger off unless asked). */
+export async function readyGraceful (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, server: http.Server }> {
+  const g = new Graceful({ logger: false, ...options }, p)
+  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  await g.ready()
+  return { g, server }
 }

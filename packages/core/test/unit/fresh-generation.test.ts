@@ -8,16 +8,9 @@ import { once } from 'node:events'
 import { Graceful } from '../../src/lifecycle.ts'
 import { CHANNELS } from '../../src/diagnostics.ts'
 import { HandoverError } from '../../src/errors.ts'
-import { FakePlatform } from './fake-platform.ts'
+import { FakePlatform, readyGraceful } from './fake-platform.ts'
 
-async function ready (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, server: http.Server }> {
-  const g = new Graceful({ logger: false, ...options }, p)
-  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  await g.ready()
-  return { g, server }
-}
+const ready = readyGraceful
 
 test('the next generation gets the env files read again, and the change is published by name only', async (t) => {
   const p = new FakePlatform()

@@ -2,20 +2,12 @@
 // notifications, driven through the state machine with a fake platform.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
-import { once } from 'node:events'
 import { waitFor } from '@graceful-restart/test-utils'
 import { Graceful } from '../../src/lifecycle.ts'
-import { FakePlatform } from './fake-platform.ts'
+import { FakePlatform, readyGraceful } from './fake-platform.ts'
 
-async function ready (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): Promise<{ g: Graceful, server: http.Server }> {
-  const g = new Graceful({ logger: false, pidFile: '/run/app.pid', ...options }, p)
-  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  await g.ready()
-  return { g, server }
-}
+const ready = async (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): ReturnType<typeof readyGraceful> =>
+  await readyGraceful(p, { pidFile: '/run/app.pid', ...options })
 
 test('the first generation writes its status before its PID file', async (t) => {
   const p = new FakePlatform()

@@ -1,19 +1,11 @@
 // The `watch` option in the state machine: when the watcher runs, what a settled change does.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
-import { once } from 'node:events'
 import { Graceful } from '../../src/lifecycle.ts'
-import { FakePlatform } from './fake-platform.ts'
+import { FakePlatform, readyGraceful } from './fake-platform.ts'
 
-async function start (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0]): Promise<{ g: Graceful, server: http.Server }> {
-  const g = new Graceful({ logger: false, exit: false, ...options }, p)
-  const server = g.attach(http.createServer((_req, res) => res.end('ok')))
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  await g.ready()
-  return { g, server }
-}
+const start = async (p: FakePlatform, options: ConstructorParameters<typeof Graceful>[0] = {}): ReturnType<typeof readyGraceful> =>
+  await readyGraceful(p, { exit: false, ...options })
 
 test('watches from ready until the drain, with paths taken from the logical working directory', async (t) => {
   const p = new FakePlatform()
