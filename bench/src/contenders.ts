@@ -354,7 +354,22 @@ export const CONTENDERS: ContenderDef[] = [
   }
 ]
 
+/**
+ * The core with `handoffIdleConnections` (bench/src/handoff.ts compares it with `core`);
+ * not in the full comparison, whose committed run predates it.
+ */
+export const CORE_HANDOFF: ContenderDef = {
+  id: 'core-handoff',
+  label: 'graceful-restart (core, handoffIdleConnections)',
+  ours: true,
+  how: 'SIGUSR2: re-exec, inherited listener, idle connections passed to the next generation',
+  unavailable: () => undefined,
+  coldStart: (port, host, dir) => ({ script: contender('graceful-core.mjs'), env: baseEnv({ port, host }, { PID_FILE: path.join(dir, 'cold-core-handoff.pid'), HANDOFF: '1' }) }),
+  start: (ctx) => reexec(contender('graceful-core.mjs'))({ ...ctx, env: { ...ctx.env, HANDOFF: '1' } })
+}
+
 export function contenderById (id: string): ContenderDef {
+  if (id === CORE_HANDOFF.id) return CORE_HANDOFF
   const c = CONTENDERS.find((x) => x.id === id)
   if (c === undefined) throw new Error(`unknown contender ${id}; known: ${CONTENDERS.map((x) => x.id).join(', ')}`)
   return c

@@ -87,6 +87,8 @@ export interface LoadResult {
   stoppedAtMs: number
   clients: number
   mode: Mode
+  /** TCP connections the pool opened, counted at the client: with keep-alive, one per client plus one per connection lost. */
+  connections: number
 }
 
 export interface LoadHandle {
@@ -131,6 +133,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
     connect: { timeout: timeoutMs }
   })
   const reset = opts.mode === 'new-connection'
+  let connections = 0
+  pool.on('connect', () => { connections++ })
 
   const startedAtMs = performance.now()
   const deadline = startedAtMs + durationMs
@@ -225,7 +229,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       endedAtMs,
       stoppedAtMs: stoppedAtMs ?? endedAtMs,
       clients,
-      mode: opts.mode
+      mode: opts.mode,
+      connections
     } satisfies LoadResult
   })
 

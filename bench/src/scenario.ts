@@ -80,6 +80,8 @@ export interface ScenarioResult {
   failed: number
   failures: FailureCounts
   errorSamples: ErrorSample[]
+  /** TCP connections the clients opened, counted at the client (the pool's 'connect' events). */
+  connections: number
   /** Cold start (spawn to first 2xx) of the same app under this scenario's load, ms. */
   coldStartUnderLoadMs: number[]
   handoverMedianMs: number | null
@@ -145,6 +147,7 @@ function emptyResult (def: ContenderDef, mode: Mode, cfg: ScenarioConfig, status
     failed: 0,
     failures: { refused: 0, reset: 0, timeout: 0, non2xx: 0, other: 0 },
     errorSamples: [],
+    connections: 0,
     coldStartUnderLoadMs: [],
     handoverMedianMs: null,
     coldStartMedianMs: null,
@@ -350,6 +353,7 @@ export function analyse (def: ContenderDef, mode: Mode, cfg: ScenarioConfig, loa
     failed: load.failed,
     failures: load.failures,
     errorSamples: load.errorSamples.map((s) => ({ ...s, atMs: round(s.atMs - origin, 1) })),
+    connections: load.connections,
     coldStartUnderLoadMs: coldUnderLoad,
     handoverMedianMs,
     coldStartMedianMs,

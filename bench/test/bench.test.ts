@@ -46,6 +46,7 @@ function made (contender: string, label: string, failed: number): ScenarioResult
     restartsPlanned: 2, restarts: [restart(0, 500), restart(1, 1100)],
     requests: 1500 + failed, ok: 1500, failed, failures: { refused: failed, reset: 0, timeout: 0, non2xx: 0, other: 0 },
     errorSamples: failed > 0 ? [{ kind: 'refused', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED', atMs: 520, path: '/' }] : [],
+    connections: tiny.clients,
     coldStartUnderLoadMs: [80, 85], handoverMedianMs: 90, coldStartMedianMs: 82.5, handoverOverColdMs: 7.5,
     latency: { inRestart: { n: 80, p50: 1, p99: 4, max: 9 }, outside: { n: 1420, p50: 0.8, p99: 3, max: 6 }, slowMax: 310 },
     throughput: { avgRps: 880, steadyRps: 1000, worstRestartRps: 400 },

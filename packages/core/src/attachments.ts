@@ -6,7 +6,7 @@
 import net, { type Server } from 'node:net'
 import type { Clock } from './clock.ts'
 import { CHANNELS, type Reporter } from './diagnostics.ts'
-import { ConnectionTracker, type DrainClock, type DrainCounts, type DrainOptions, type DrainResult } from './drain.ts'
+import { ConnectionTracker, type DrainClock, type DrainCounts, type DrainOptions, type DrainResult, type HandoffPort } from './drain.ts'
 import { GracefulError } from './errors.ts'
 import { setKeepAliveTimeout } from './keep-alive.ts'
 import { listenOn, type ListenFn, type SocketSupplier } from './listeners/bind.ts'
@@ -30,6 +30,8 @@ export interface AttachmentContext {
   keepAliveTimeout: number | undefined
   /** Every server asked to listen does (checked once the servers that listen in the same tick all did). */
   onAllListening: () => void
+  /** One of them listens now. */
+  onListening?: () => void
 }
 
 export class Attachments {
@@ -79,6 +81,7 @@ export class Attachments {
     attachment.pending = true
     const done = (): void => {
       attachment.pending = false
+      this.#ctx.onListening?.()
       this.#scheduleCheck()
     }
     server.once('listening', done)
@@ -139,14 +142,18 @@ export class Attachments {
     return total
   }
 
-  /** Drains every attached server; the result sums theirs. */
-  async drain (options: DrainOptions): Promise<DrainResult> {
-    const results = await Promise.all(this.#list.map((a) => a.tracker.drain(options)))
+  /** Drains every attached server; the result sums theirs. `handoff`: where a server's idle connections may go instead. */
+  async drain (options: DrainOptions, handoff: (a: Attachment) => HandoffPort | undefined = () => undefined): Promise<DrainResult> {
+    const results = await Promise.all(this.#list.map((a) => a.tracker.drain({ ...options, handoff: handoff(a) })))
+    const sum = (field: 'served' | 'destroyed' | 'handedOff' | 'fellBack' | 'closed'): number => results.reduce((n, r) => n + r[field], 0)
     return {
       durationMs: Math.max(0, ...results.map((r) => r.durationMs)),
-      served: results.reduce((n, r) => n + r.served, 0),
-      destroyed: results.reduce((n, r) => n + r.destroyed, 0),
-      timedOut: results.some((r) => r.timedOut)
+      served: sum('served'),
+      destroyed: sum('destroyed'),
+      timedOut: results.some((r) => r.timedOut),
+      handedOff: sum('handedOff'),
+      fellBack: sum('fellBack'),
+      closed: sum('closed')
     }
   }
 }

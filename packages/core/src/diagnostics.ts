@@ -40,11 +40,20 @@ export const CHANNELS = {
   /** A drain started: `{ pid, reason, connections, active, idle, upgraded }`. */
   drainStart: 'graceful-restart:drain:start',
   /**
-   * A drain ended: `{ pid, reason, durationMs, served, destroyed, timedOut, endedEarly? }`;
+   * A drain ended: `{ pid, reason, durationMs, served, destroyed, timedOut, handedOff, fellBack, closed, endedEarly? }`;
+   * `handedOff`: connections passed to the next generation, `fellBack`: ones it could not take,
+   * drained here as before, `closed`: connections that ended here (the destroyed ones included);
    * `endedEarly` (`{ active, idle, upgraded }`: what was still open) when a newer generation
    * (`maxDraining`) or an operator ended it at once with SIGWINCH.
    */
   drainEnd: 'graceful-restart:drain:end',
+  /**
+   * An idle connection is about to be passed to the next generation (`handoffIdleConnections`):
+   * its reads stopped and it was found idle: `{ pid, key, remoteAddress, remotePort }`.
+   */
+  handoffSend: 'graceful-restart:handoff:send',
+  /** A connection passed by the previous generation is served here now: `{ pid, key, remoteAddress, remotePort }`. */
+  handoffAdopted: 'graceful-restart:handoff:adopted',
   /** A watched path changed on disk and settled; a reload follows: `{ pid, paths }`. */
   releaseChange: 'graceful-restart:release:change',
   /** The release manifest was polled: `{ url, result: 'new' | 'unchanged' | 'running' | 'refused-before' | 'failed', version?, error? }`. */

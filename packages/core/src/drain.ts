@@ -6,6 +6,11 @@
  * idleness is measured in bytes instead. `socket.bytesRead` is noted when each response ends (the
  * `http.server.response.finish` channel: a map lookup and a byte count read per response,
  * two for TLS) and compared at drain time.
+ *
+ * With a handoff port (the `handoffIdleConnections` option, handoff/sender.ts), an idle
+ * HTTP/1 connection is not closed but offered to the next generation, at the drain's start
+ * and each time it becomes idle again; responses keep their keep-alive meanwhile. Only a
+ * connection the port refuses takes the path above.
  */
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -29,6 +34,8 @@ interface ConnectionState {
   transportMark: number
   /** The response told to close the connection, and the keep-alive it had before. */
   closing: { res: ServerResponse, keepAlive: boolean } | undefined
+  /** Its handoff: offered and not answered yet, refused (drained here as before), or passed on. */
+  handoff: 'pending' | 'refused' | 'passed' | undefined
 }
 
 /** What a drain needs to know of an HTTP/1 connection to decide its fate. */
@@ -75,6 +82,26 @@ export interface DrainResult {
   /** Connections still open at the deadline, destroyed. */
   destroyed: number
   timedOut: boolean
+  /** Connections passed to the next generation (handoff). */
+  handedOff: number
+  /** Connections the handoff could not pass (refused, timed out, channel lost): drained here as before. */
+  fellBack: number
+  /** Connections that ended here during the drain, the destroyed ones included (HTTP/2 sessions count once). */
+  closed: number
+}
+
+export type HandoffOutcome = 'handed-off' | 'busy' | 'refused'
+
+/** Where an idle connection can go instead of being closed: the next generation (handoff/sender.ts). */
+export interface HandoffPort {
+  /** False once no offer can succeed any more (the channel closed): connections are drained as before. */
+  readonly open: boolean
+  /**
+   * Offers an idle connection; `stillIdle` is asked again once its reads stopped. 'handed-off': the next generation serves it and the socket here was destroyed;
+   * 'busy': a request came first, it is served here and may be offered again once idle;
+   * 'refused': it stays here for good.
+   */
+  offer: (socket: Socket, stillIdle: () => boolean) => Promise<HandoffOutcome>
 }
 
 export interface DrainOptions {
@@ -83,6 +110,8 @@ export interface DrainOptions {
   onUpgradedSocket?: ((socket: Socket, server: Server) => void) | undefined
   /** Aborting it ends the drain at once, as the deadline would (`maxDraining`). */
   signal?: AbortSignal | undefined
+  /** Offers idle connections to the next generation instead of closing them. */
+  handoff?: HandoffPort | undefined
 }
 
 /** The time a drain reads: when connections became idle, the reaper and the deadline. */
@@ -101,6 +130,12 @@ export class ConnectionTracker {
   #served = 0
   #sessionGrace = 0
   #onChange: (() => void) | undefined
+  #handoff: HandoffPort | undefined
+  #handedOff = 0
+  #fellBack = 0
+  /** Connections that ended during the drain; a TLS server counts them by their TCP socket, handshakes included. */
+  #closed = 0
+  readonly #secure: boolean
 
   static readonly #byServer = new WeakMap<Server, ConnectionTracker>()
   static #listening = false
@@ -113,6 +148,7 @@ export class ConnectionTracker {
   constructor (server: Server, clock: DrainClock = systemClock) {
     this.server = server
     this.#clock = clock
+    this.#secure = server instanceof tls.Server
     ConnectionTracker.#byServer.set(server, this)
     if (!ConnectionTracker.#listening) {
       // One subscriber for the process, installed by the first attach (never at import).
@@ -146,6 +182,7 @@ export class ConnectionTracker {
     ;(session.socket as unknown as Record<symbol, boolean>)[kSessionSocket] = true
     session.once('close', () => {
       this.#sessions.delete(session)
+      if (this.#draining && !this.#secure) this.#closed++
       this.#onChange?.()
     })
     if (this.#draining) goAway(session, this.#sessionGrace)
@@ -155,6 +192,7 @@ export class ConnectionTracker {
     this.#tcp.add(raw)
     raw.once('close', () => {
       this.#tcp.delete(raw)
+      if (this.#draining) this.#closed++
       this.#onChange?.()
     })
   }
@@ -173,10 +211,13 @@ export class ConnectionTracker {
       readMark: 0,
       transport,
       transportMark: transport?.bytesRead ?? 0,
-      closing: undefined
+      closing: undefined,
+      handoff: undefined
     })
     socket.once('close', () => {
+      const state = this.#connections.get(socket)
       this.#connections.delete(socket)
+      if (this.#draining && !this.#secure && state?.handoff !== 'passed') this.#closed++
       this.#onChange?.()
     })
   }
@@ -217,11 +258,14 @@ export class ConnectionTracker {
     this.#follow(req.socket, this.#state(req.socket), res)
   }
 
-  /** Watches a response that runs during the drain: it closes its connection when done. */
+  /**
+   * Watches a response that runs during the drain: it closes its connection when done, unless
+   * the connection may still go to the next generation, which is offered it once idle.
+   */
   #follow (socket: Socket, state: ConnectionState, res: ServerResponse): void {
     if (state.responses.has(res)) return
     state.responses.add(res)
-    announceClose(socket, state, res)
+    if (!this.#mayHandOff(state)) announceClose(socket, state, res)
     res.once('close', () => {
       state.responses.delete(res)
       state.idleSince = this.#clock.now()
@@ -229,8 +273,67 @@ export class ConnectionTracker {
       // A pipelined response that waited behind this one runs now.
       const next = inFlightResponse(socket)
       if (next !== undefined) this.#follow(socket, state, next)
+      // Still before the next read from the kernel: a request the client sends on receiving
+      // this response is not read here once the offer stopped reads.
+      else this.#offer(socket, state)
       this.#onChange?.()
     })
+  }
+
+  #mayHandOff (state: ConnectionState): boolean {
+    return this.#handoff !== undefined && this.#handoff.open && state.handoff === undefined && !state.upgraded
+  }
+
+  /** Offers the connection to the next generation if it may go there and is idle. */
+  #offer (socket: Socket, state: ConnectionState): void {
+    const port = this.#handoff
+    if (port === undefined || !this.#mayHandOff(state) || socket.destroyed || phaseOf(this.#facts(socket, state)) !== 'idle') return
+    state.handoff = 'pending'
+    // A failure inside the port (Node's internals changed under it, say) is a refusal.
+    void port.offer(socket, () => phaseOf(this.#facts(socket, state)) === 'idle').catch((): HandoffOutcome => 'refused').then((outcome) => {
+      if (outcome === 'handed-off') {
+        // The next generation holds its own copy of the socket: closing ours leaves the
+        // connection open there.
+        state.handoff = 'passed'
+        this.#handedOff++
+        socket.destroy()
+        return
+      }
+      if (outcome === 'busy') {
+        // A request came first: it is served here, and the connection offered again after.
+        state.handoff = undefined
+      } else {
+        state.handoff = 'refused'
+        state.idleSince = this.#clock.now()
+        this.#fellBack++
+      }
+      this.#onChange?.()
+    })
+  }
+
+  /**
+   * One pass of the reaper: offers what may go to the next generation, closes the idle
+   * connections whose grace (counted from `graceFrom`) is over.
+   */
+  #reap (now: number, graceFrom: number, idleGrace: number): void {
+    for (const [socket, state] of this.#connections) {
+      if (state.handoff === 'pending' || state.handoff === 'passed') continue
+      if (this.#mayHandOff(state)) this.#offer(socket, state)
+      else if (closesNow(this.#facts(socket, state), now, graceFrom, idleGrace)) socket.destroy()
+    }
+  }
+
+  #result (started: number, destroyed: number, timedOut: boolean): DrainResult {
+    return {
+      durationMs: this.#clock.now() - started,
+      served: this.#served,
+      destroyed,
+      timedOut,
+      handedOff: this.#handedOff,
+      fellBack: this.#fellBack,
+      // The ones destroyed just now have not reported their close yet.
+      closed: this.#closed + destroyed
+    }
   }
 
   #onUpgrade (socket: Socket): void {
@@ -282,6 +385,7 @@ export class ConnectionTracker {
     const clock = this.#clock
     const started = clock.now()
     this.#draining = true
+    this.#handoff = options.handoff
     this.#upgradedHook = options.onUpgradedSocket
     // A PING round trip is the grace of a stream already on its way, as idleGrace is for HTTP/1.
     this.#sessionGrace = options.idleGrace
@@ -306,14 +410,19 @@ export class ConnectionTracker {
         clock.clearTimeout(deadline)
         options.signal?.removeEventListener('abort', endNow)
         this.#onChange = undefined
-        resolve({ durationMs: clock.now() - started, served: this.#served, destroyed, timedOut })
+        resolve(this.#result(started, destroyed, timedOut))
       }
       const interval = Math.min(REAP_INTERVAL, Math.max(options.idleGrace, 1))
+      // Idle connections kept for the handoff get a whole idleGrace once it is no longer possible.
+      let graceFrom = started
+      let handoffOpen = this.#handoff?.open === true
       const reap = (): void => {
         const t = clock.now()
-        for (const [socket, state] of this.#connections) {
-          if (closesNow(this.#facts(socket, state), t, started, options.idleGrace)) socket.destroy()
+        if (handoffOpen && this.#handoff?.open !== true) {
+          handoffOpen = false
+          graceFrom = t
         }
+        this.#reap(t, graceFrom, options.idleGrace)
         if (!finished) reaper = clock.setTimeout(reap, interval)
       }
       this.#onChange = () => {

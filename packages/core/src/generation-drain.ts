@@ -5,9 +5,9 @@
  * SIGWINCH ends it at once (`maxDraining`, or an operator); what was still open then is
  * reported as `endedEarly`.
  */
-import type { Attachments } from './attachments.ts'
+import type { Attachment, Attachments } from './attachments.ts'
 import { CHANNELS, type Reporter } from './diagnostics.ts'
-import type { DrainCounts, DrainResult } from './drain.ts'
+import type { DrainCounts, DrainResult, HandoffPort } from './drain.ts'
 import { END_DRAIN_SIGNAL } from './handover/draining-cap.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { Platform } from './platform.ts'
@@ -24,6 +24,8 @@ export interface GenerationDrain {
   attachments: Attachments
   options: Pick<ResolvedOptions, 'shutdownDelay' | 'idleGrace' | 'drainTimeout' | 'onUpgradedSocket'>
   drainingHooks: ReadonlyArray<(reason: string) => unknown>
+  /** Where idle connections may go instead of being closed (handoff/generation-handoff.ts). */
+  handoff?: { portFor: (a: Attachment) => HandoffPort | undefined, drained: () => void } | undefined
 }
 
 /** Runs each hook in turn; a hook that throws is logged and the next one runs. */
@@ -56,7 +58,9 @@ export async function drainGeneration (d: GenerationDrain, reason: string, final
   }
   await runHooks(d.drainingHooks.map((hook) => () => hook(reason)), reporter, 'an onDraining hook')
   reporter.event(CHANNELS.drainStart, 'info', 'drain started', { pid, reason, ...attachments.counts() })
-  const drained = await attachments.drain({ idleGrace: options.idleGrace, drainTimeout: options.drainTimeout, onUpgradedSocket: options.onUpgradedSocket, signal: endNow.signal })
+  const drained = await attachments.drain({ idleGrace: options.idleGrace, drainTimeout: options.drainTimeout, onUpgradedSocket: options.onUpgradedSocket, signal: endNow.signal },
+    (a) => d.handoff?.portFor(a))
+  d.handoff?.drained()
   const result: ShutdownResult = { reason, ...drained, ...(endedEarly === undefined ? {} : { endedEarly }) }
   stopListening()
   const message = endedEarly !== undefined

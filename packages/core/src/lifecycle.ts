@@ -18,6 +18,7 @@ import { CHANNELS, Reporter } from './diagnostics.ts'
 import type { DrainCounts } from './drain.ts'
 import type { GracefulError } from './errors.ts'
 import { drainGeneration, runHooks, type ShutdownResult } from './generation-drain.ts'
+import { GenerationHandoff } from './handoff/generation-handoff.ts'
 import { watchRelease } from './handover/release-watch.ts'
 import { HandoverAttempt, type AttemptContext, type HandoverResult, type LastHandover } from './handover/attempt.ts'
 import { DrainingGenerations } from './handover/draining-cap.ts'
@@ -63,6 +64,8 @@ export class Graceful {
   #lastHandover: LastHandover | undefined
   /** The `watch` option: runs while this generation is the live one, from ready until its drain. */
   readonly #watch: ReleaseWatch | undefined
+  /** Idle connections and TLS ticket keys, from the previous generation and to the next (issue 16). */
+  readonly #handoff: GenerationHandoff
 
   constructor (options: GracefulOptions | undefined, platform: Platform) {
     this.options = resolveOptions(options)
@@ -80,14 +83,20 @@ export class Graceful {
       // and $PWD could no longer be told apart from a stale value.
       launch: platform.captureLaunch(),
       envOrigin: platform.captureEnv(this.#inheritance.envFromFiles ?? [], this.options.envFile),
-      draining: new DrainingGenerations(this.#inheritance.draining ?? [], platform, this.#reporter, this.options)
+      draining: new DrainingGenerations(this.#inheritance.draining ?? [], platform, this.#reporter, this.options),
+      handoff: { wanted: () => this.#handoff.wantsChannel(), opened: (channel) => { this.#handoff.opened(channel) } }
     }
     this.#watch = watchRelease(this.options, this.#role.supervisorPid !== undefined, this.#handovers.launch.cwd, platform, this.#reporter,
       { running: () => this.#handover?.promise, live: () => this.#state === 'ready', handover: () => this.handover('watch') })
     for (const err of this.#inheritance.ignored) this.#reporter.log('warn', err.message, { code: err.code })
     this.#attachments = new Attachments({
       clock: platform, registry: new ListenerRegistry(this.#inheritance.sockets), pid: platform.pid, supplier: this.#role.supplier,
-      reporter: this.#reporter, keepAliveTimeout: this.options.keepAliveTimeout, onAllListening: () => { this.#autoReady() }
+      reporter: this.#reporter, keepAliveTimeout: this.options.keepAliveTimeout, onAllListening: () => { this.#autoReady() },
+      onListening: () => { this.#handoff.listening() }
+    })
+    this.#handoff = new GenerationHandoff({
+      platform, reporter: this.#reporter, handoffIdleConnections: this.options.handoffIdleConnections, fromPrevious: this.#inheritance.handoff,
+      attachments: () => this.#attachments.all, serving: () => this.#state === 'ready' || this.#state === 'handing-over'
     })
     if (!platform.canPassSockets()) this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners, (msg, data) => this.#reporter.log('warn', msg, data))
@@ -169,6 +178,7 @@ export class Graceful {
 
   async #becomeReady (): Promise<void> {
     if (this.options.ready !== undefined) await this.options.ready()
+    await this.#handoff.welcomed()
     if (this.#state !== 'starting') return
     this.#role.claimPidFile()
     this.#state = 'ready'
@@ -223,6 +233,7 @@ export class Graceful {
       ended: (last) => { this.#lastHandover = last },
       tookOver: () => {
         this.#handover = undefined
+        this.#handoff.tookOver()
         this.#drain = this.#drainAndExit('handover', false)
       },
       rolledBack: () => {
@@ -272,7 +283,7 @@ export class Graceful {
     this.#state = 'draining'
     const stopping = final && this.#role.live ? this.#role.notifySystemd(['STOPPING=1']) : undefined
     const result = await drainGeneration({
-      platform: this.#platform, reporter: this.#reporter, attachments: this.#attachments, options: this.options, drainingHooks: this.#drainingHooks
+      platform: this.#platform, reporter: this.#reporter, attachments: this.#attachments, options: this.options, drainingHooks: this.#drainingHooks, handoff: this.#handoff
     }, reason, final)
     // No generation follows: the public names this one served go with it.
     if (final) this.#role.release(this.#attachments.unixPaths())

@@ -90,6 +90,13 @@ export interface GracefulOptions {
   /** Quiet time after the last change on disk before the handover starts (ms). Default 500. */
   watchDebounce?: number
   /**
+   * At a handover's drain, pass idle keep-alive connections of plain HTTP/1.1 servers (TCP,
+   * not TLS) to the next generation instead of closing them, so clients keep their
+   * connections. One that cannot be passed (busy, upgraded, TLS, HTTP/2, refused or not
+   * passed within 1 s) is drained as without it. Default false.
+   */
+  handoffIdleConnections?: boolean
+  /**
    * Where this process runs, which decides what a handover signal does. Default `'auto'`:
    * detected at start-up (nodemon, `node --watch`, `tsx watch`, PM2, a cluster worker, the
    * supervisor, systemd, PID 1 or a wrapper as PID 1 in a container). Name a context to
@@ -121,6 +128,7 @@ export interface ResolvedOptions {
   keepAliveTimeout: number | undefined
   watch: string[]
   watchDebounce: number
+  handoffIdleConnections: boolean
   context: 'auto' | SettableContext
 }
 
@@ -194,7 +202,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) as unknown : undefined
   if (proto !== Object.prototype && proto !== null) throwInvalid('options', 'a plain object', Array.isArray(options) ? 'an array' : options)
   const known = new Set(['upgradeTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay', 'pidFile', 'signals', 'autoReady',
-    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout', 'watch', 'watchDebounce', 'context'])
+    'ready', 'beforeExit', 'onUpgradedSocket', 'logger', 'exit', 'envFile', 'maxDraining', 'keepAliveTimeout', 'watch', 'watchDebounce', 'handoffIdleConnections', 'context'])
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throwInvalid(key, `one of the known options (${[...known].join(', ')})`, key)
   }
@@ -203,6 +211,9 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
   }
   if (options.autoReady !== undefined && typeof options.autoReady !== 'boolean') throwInvalid('autoReady', 'a boolean', options.autoReady)
   if (options.exit !== undefined && typeof options.exit !== 'boolean') throwInvalid('exit', 'a boolean', options.exit)
+  if (options.handoffIdleConnections !== undefined && typeof options.handoffIdleConnections !== 'boolean') {
+    throwInvalid('handoffIdleConnections', 'a boolean', options.handoffIdleConnections)
+  }
   if (options.context !== undefined && options.context !== 'auto' && !(SETTABLE_CONTEXTS as readonly unknown[]).includes(options.context)) {
     throwInvalid('context', `'auto' or one of ${SETTABLE_CONTEXTS.join(', ')}`, options.context)
   }
@@ -227,6 +238,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0),
     watch: resolvePaths('watch', options.watch),
     watchDebounce: duration('watchDebounce', options.watchDebounce, DEFAULT_WATCH_DEBOUNCE, 0),
+    handoffIdleConnections: options.handoffIdleConnections ?? false,
     context: options.context ?? 'auto'
   }
 }

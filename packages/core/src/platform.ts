@@ -18,6 +18,8 @@ import fs from 'node:fs'
 import { notifySystemd } from './systemd-notify.ts'
 import { ReleaseWatcher, type ReleaseWatch, type ReleaseWatchOptions } from './release/watch.ts'
 import { openSupervisorChannel, type SupervisorChannel } from './handover/worker-channel.ts'
+import { openParentLink } from './handoff/parent-link.ts'
+import type { GenerationLink } from './handoff/protocol.ts'
 
 /** The OS as the lifecycle sees it; time (timers, wall clock, CLOCK_MONOTONIC) is its `Clock`. */
 export interface Platform extends Clock {
@@ -41,6 +43,8 @@ export interface Platform extends Clock {
   kill: (pid: number, signal: NodeJS.Signals) => void
   /** Under the supervisor: the channel it offered (`version`), or undefined without one. */
   openChannel: (version: number | undefined) => SupervisorChannel | undefined
+  /** The handover channel the previous generation opened (handoff/parent-link.ts), or undefined. */
+  openParentLink: () => GenerationLink | undefined
   /** Resolves once systemd took the message (in order); undefined when not under systemd. */
   notifySystemd: (args: string[]) => Promise<void> | undefined
   writePidFile: (file: string, pid: number) => void
@@ -82,6 +86,7 @@ export function nodePlatform (): Platform {
     reportReady,
     kill: (pid, signal) => { try { process.kill(pid, signal) } catch {} },
     openChannel: (version) => openSupervisorChannel(version),
+    openParentLink: () => openParentLink(),
     notifySystemd: (args) => notifySystemd(process.env, args),
     writePidFile,
     removePidFile,

@@ -155,6 +155,12 @@ export interface LoadReport {
   latencyMs: { p50: number, p99: number, max: number }
   /** Since startLoad(), until the loops ended (or until now for a snapshot of a running load). */
   durationMs: number
+  /**
+   * TCP connections the clients opened (counted at the client): with keep-alive, one per
+   * client plus one for each connection the server closed under it. Counted by the built-in
+   * HTTP/1.1 client only: 0 with a request function.
+   */
+  connections: number
 }
 
 export interface LoadHandle {
@@ -200,7 +206,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const post: Post = { path: opts.postPath ?? '/echo', body: Buffer.alloc(postBytes, 'graceful ') }
   if (!(requestTimeoutMs > 0)) throw new RangeError(`startLoad: requestTimeoutMs must be > 0, got ${requestTimeoutMs}`)
 
-  const client = opts.request === undefined ? http1Client(opts, clients) : undefined
+  // The built-in client reports each socket a request got; connections are counted below.
+  const client = opts.request === undefined ? http1Client(opts, clients, (socket) => { onSocket(socket) }) : undefined
   const send: (spec: RequestSpec, body?: Buffer) => Promise<RequestOutcome> = opts.request ?? (client as Http1Client).send
 
   const startedAt = performance.now()
@@ -218,6 +225,13 @@ export function startLoad (opts: LoadOptions): LoadHandle {
   const byPid: Record<string, number> = {}
   const slow: SlowRecord[] = []
   const latencies: number[] = []
+  const sockets = new WeakSet<object>()
+  let connections = 0
+  const onSocket = (socket: object): void => {
+    if (sockets.has(socket)) return
+    sockets.add(socket)
+    connections++
+  }
 
   function fail (kind: keyof FailureCounts, code: string | undefined, message: string, path: string): void {
     failures[kind]++
@@ -292,7 +306,8 @@ export function startLoad (opts: LoadOptions): LoadHandle {
       byPid: { ...byPid },
       slow: slow.map((s) => ({ ...s })),
       latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 },
-      durationMs: (endedAt ?? performance.now()) - startedAt
+      durationMs: (endedAt ?? performance.now()) - startedAt,
+      connections
     }
   }
 
@@ -320,7 +335,7 @@ interface Http1Client {
 }
 
 /** The built-in client: one agent (or none) for the whole load. */
-function http1Client (opts: HttpLoadOptions, clients: number): Http1Client {
+function http1Client (opts: HttpLoadOptions, clients: number, onSocket: (socket: object) => void): Http1Client {
   const target: Target = { host: opts.host ?? '127.0.0.1', port: opts.port, socketPath: opts.socketPath, tls: opts.tls === true }
   const agent = !opts.keepAlive
     ? false
@@ -329,7 +344,7 @@ function http1Client (opts: HttpLoadOptions, clients: number): Http1Client {
       : new http.Agent({ keepAlive: true, maxSockets: clients })
   const headers: http.OutgoingHttpHeaders = opts.keepAlive ? {} : { connection: 'close' }
   return {
-    send: (spec, body) => requestOnce(target, agent, headers, spec.path, spec.timeoutMs, body),
+    send: (spec, body) => requestOnce(target, agent, headers, spec.path, spec.timeoutMs, body, onSocket),
     close: () => { if (agent !== false) agent.destroy() }
   }
 }
@@ -341,7 +356,8 @@ function requestOnce (
   headers: http.OutgoingHttpHeaders,
   path: string,
   timeoutMs: number,
-  body?: Buffer
+  body?: Buffer,
+  onSocket?: (socket: object) => void
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     let settled = false
@@ -378,6 +394,8 @@ function requestOnce (
       req.destroy()
     }, timeoutMs)
 
+    // A reused keep-alive socket is reported again: the caller counts each one once.
+    if (onSocket !== undefined) req.on('socket', onSocket)
     req.on('error', (err) => finish(classify(err)))
     req.on('response', (res) => {
       const status = res.statusCode ?? 0

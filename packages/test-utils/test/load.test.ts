@@ -60,6 +60,7 @@ test('keep-alive load counts requests, reads x-pid and records slow requests', b
     assert.ok(report.durationMs >= 1000 && report.durationMs < 5000, `durationMs ${report.durationMs}`)
     // 8 loops over a keep-alive agent capped at 8 sockets.
     assert.ok(server.connections <= 8, `${server.connections} connections`)
+    assert.equal(report.connections, server.connections, 'the connections the clients opened, counted at the client')
   } finally {
     await server.close()
   }
@@ -98,6 +99,7 @@ test('without keep-alive every request opens its own connection', bounded, async
     assert.equal(report.ok, 200)
     assert.equal(report.slow.length, 0)
     assert.equal(server.connections, 200)
+    assert.equal(report.connections, 200)
   } finally {
     await server.close()
   }

@@ -16,7 +16,7 @@ import { closedBehindOurBack } from '../signal-conflicts.ts'
 import type { DrainingGenerations } from './draining-cap.ts'
 import { describeDiff, nextEnvironment, type EnvOrigin, type NextEnvironment } from './env.ts'
 import type { Launch } from './launch.ts'
-import type { NextGeneration } from './spawn.ts'
+import type { ChildChannel, NextGeneration } from './spawn.ts'
 
 export interface HandoverResult {
   /** PID of the generation that took over. */
@@ -38,6 +38,8 @@ export interface AttemptContext {
   options: { upgradeTimeout: number, drainTimeout: number, envFile: readonly string[] }
   /** This process's generation; the child is the next one. */
   generation: number
+  /** The handover channel (handoff/): whether the child gets one, and its end here once it started. */
+  handoff?: { wanted: () => boolean, opened: (channel: ChildChannel) => void }
 }
 
 /** A server of this generation: passed on if it listens under a key, and watched for a close behind our back. */
@@ -145,7 +147,8 @@ export class HandoverAttempt {
         draining: draining.passedOn(),
         listeners,
         parentPid: pid,
-        generation: generation + 1
+        generation: generation + 1,
+        handoff: this.#ctx.handoff?.wanted() === true
       }, {
         onReady: () => { this.#ready() },
         onExit: (exitCode, signal) => { this.#fail('exit', `next generation exited before it was ready (${signal ?? `code ${String(exitCode)}`})`, exitCode, signal) },
@@ -155,6 +158,8 @@ export class HandoverAttempt {
       // Nothing the platform throws may leave the state machine in handing-over.
       this.#fail('spawn', `cannot start the next generation: ${(err as Error).message}`)
     }
+    // Open before the child says hello: it waits for the answer before it reports ready.
+    if (!this.#done && this.#child?.channel !== undefined) this.#ctx.handoff?.opened(this.#child.channel)
     if (!this.#done && this.#child !== undefined) {
       reporter.event(CHANNELS.handoverSpawn, 'info', 'next generation started', { pid, childPid: this.#child.pid })
       this.#timer = platform.setTimeout(() => { this.#fail('timeout', `next generation not ready within ${options.upgradeTimeout} ms`) }, options.upgradeTimeout)

@@ -23,7 +23,10 @@
  *                                the child records it in the status beside the PID file, where
  *                                `reload --wait` tells its own reload's result from an older one.
  *                                Optional: a parent from an earlier release does not send it.
- * The last three came after version 1 without a bump: a child that does not know them ignores them.
+ *   GRACEFUL_RESTART_HANDOFF     the version of the handover channel (handoff/protocol.ts): the
+ *                                child's IPC channel (Node's, `NODE_CHANNEL_FD`) is the parent's,
+ *                                on which it takes idle connections and TLS ticket keys over
+ * The last four came after version 1 without a bump: a child that does not know them ignores them.
  * Child -> parent, one JSON line on the readiness pipe: `{ "v": 1, "type": "ready", "pid": N }`.
  */
 export const PROTOCOL_VERSION = 1
@@ -41,10 +44,11 @@ export const ENV_FROM_FILES = 'GRACEFUL_RESTART_ENV_FILES'
 export const ENV_DRAINING = 'GRACEFUL_RESTART_DRAINING'
 
 export const ENV_HANDOVER_STARTED = 'GRACEFUL_RESTART_HANDOVER_STARTED'
+export const ENV_HANDOFF = 'GRACEFUL_RESTART_HANDOFF'
 
 export const INHERITANCE_ENV = [
   ENV_FDS, ENV_READY_FD, ENV_PARENT, ENV_GENERATION, ENV_VERSION, ENV_SUPERVISOR, ENV_WORKER, ENV_CHANNEL, ENV_FROM_FILES, ENV_DRAINING,
-  ENV_HANDOVER_STARTED
+  ENV_HANDOVER_STARTED, ENV_HANDOFF
 ] as const
 
 /** systemd socket activation (sd_listen_fds(3)); read for the first generation only. */

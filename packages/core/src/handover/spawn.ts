@@ -1,17 +1,19 @@
 /**
  * Starts the next generation with the listening sockets at fds 3, 4, ... and a pipe after
  * them on which it reports readiness. A supervisor's worker also gets Node's IPC channel,
- * on which it asks for sockets and reloads (channel.ts).
+ * on which it asks for sockets and reloads (channel.ts); so does a next generation that
+ * takes connections or TLS ticket keys over from this one (handoff/protocol.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import type { Launch } from './launch.ts'
 import {
   ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
-  ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
+  ENV_HANDOFF, ENV_VERSION, ENV_WORKER, PROTOCOL_VERSION, decodeMessage, encodeDraining, encodeListeners, type DrainingGeneration, type PassedListener
 } from './protocol.ts'
 import { settleCertificateLoader } from './settle-tls.ts'
 import { CHANNEL_VERSION } from './channel.ts'
+import { HANDOFF_VERSION } from '../handoff/protocol.ts'
 
 export interface GenerationSpec {
   launch: Launch
@@ -32,6 +34,8 @@ export interface GenerationSpec {
   output?: 'inherit' | 'pipe'
   /** Run the child as this user and group (the supervisor's `--user` without setpriv). */
   ids?: { uid: number, gid: number } | undefined
+  /** Open the handover channel to the child (connection handoff, TLS ticket keys); not for workers. */
+  handoff?: boolean
 }
 
 /** A supervisor's end of the IPC channel to one worker. */
@@ -40,6 +44,9 @@ export interface ChildChannel {
   send: (message: object, handle?: object) => Promise<void>
   /** Every message the worker sends on the library's behalf ('internalMessage'; the app's own are not ours). */
   onMessage: (fn: (message: unknown, handle: unknown) => void) => void
+  /** Runs once the channel closed. */
+  onDisconnect: (fn: () => void) => void
+  disconnect: () => void
 }
 
 export interface GenerationEvents {
@@ -58,7 +65,7 @@ export interface NextGeneration {
   readonly stderr: Readable | null
   /** Forget the child after it became ready: the parent leaves, the child stays. */
   release: () => void
-  /** Under the supervisor: the IPC channel to the worker. */
+  /** Under the supervisor, or with `handoff`: the IPC channel to the child. */
   readonly channel?: ChildChannel | undefined
 }
 
@@ -77,6 +84,7 @@ function childEnv (spec: GenerationSpec, passed: PassedListener[], readyFd: numb
     ...(spec.envFromFiles === undefined || spec.envFromFiles.length === 0 ? {} : { [ENV_FROM_FILES]: JSON.stringify(spec.envFromFiles) }),
     ...(spec.draining === undefined || spec.draining.length === 0 ? {} : { [ENV_DRAINING]: encodeDraining(spec.draining) }),
     ...(spec.handoverStartedUs === undefined ? {} : { [ENV_HANDOVER_STARTED]: String(spec.handoverStartedUs) }),
+    ...(withHandoff(spec) ? { [ENV_HANDOFF]: String(HANDOFF_VERSION) } : {}),
     PWD: spec.launch.cwd
   }
 }
@@ -108,8 +116,18 @@ function childChannel (child: ChildProcess): ChildChannel {
         reject(err as Error)
       }
     }),
-    onMessage: (fn) => { child.on('internalMessage' as 'message', fn) }
+    onMessage: (fn) => { child.on('internalMessage' as 'message', fn) },
+    onDisconnect: (fn) => {
+      if (!child.connected) queueMicrotask(fn)
+      else child.once('disconnect', fn)
+    },
+    disconnect: () => { if (child.connected) child.disconnect() }
   }
+}
+
+/** The handover channel goes to a next generation that asked for it, never to a supervisor's worker (whose channel is the supervisor's). */
+function withHandoff (spec: GenerationSpec): boolean {
+  return spec.handoff === true && spec.worker === undefined
 }
 
 /** A child that never started: nothing to kill or release. */
@@ -135,7 +153,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
     child = spawn(spec.launch.execPath, spec.launch.args, {
       cwd: spec.launch.cwd,
       env: childEnv(spec, passed, readyFd),
-      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined ? [] : ['ipc' as const])],
+      stdio: ['inherit', output, output, ...spec.listeners.map((l) => l.fd), 'pipe', ...(spec.worker === undefined && !withHandoff(spec) ? [] : ['ipc' as const])],
       ...spec.ids
     })
   } catch (err) {
@@ -171,7 +189,7 @@ export function spawnGeneration (spec: GenerationSpec, events: GenerationEvents)
   return {
     pid: child.pid,
     exited,
-    channel: spec.worker === undefined ? undefined : childChannel(child),
+    channel: spec.worker === undefined && !withHandoff(spec) ? undefined : childChannel(child),
     stdout: child.stdout,
     stderr: child.stderr,
     kill: (signal) => { child.kill(signal) },

@@ -5,7 +5,7 @@
  */
 import { GracefulError } from '../errors.ts'
 import {
-  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
+  ENV_CHANNEL, ENV_DRAINING, ENV_FDS, ENV_FROM_FILES, ENV_GENERATION, ENV_HANDOFF, ENV_HANDOVER_STARTED, ENV_PARENT, ENV_READY_FD, ENV_SUPERVISOR,
   ENV_VERSION, ENV_WORKER, INHERITANCE_ENV, PROTOCOL_VERSION, SYSTEMD_ENV, SYSTEMD_FIRST_FD, decodeDraining, decodeListeners, decodeNames,
   type DrainingGeneration
 } from '../handover/protocol.ts'
@@ -40,6 +40,8 @@ export interface Inheritance {
   draining?: DrainingGeneration[]
   /** CLOCK_MONOTONIC µs when the previous generation began handing over to this one. */
   handoverStartedUs?: number | undefined
+  /** The version of the handover channel the previous generation opened (handoff/protocol.ts). */
+  handoff?: number | undefined
   /** Variables that were present but not meant for this process; reported, never adopted. */
   ignored: GracefulError[]
 }
@@ -119,6 +121,8 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
   const started = values[ENV_HANDOVER_STARTED]
   // Informational (it only labels a result): a malformed value is dropped, not fatal.
   const handoverStartedUs = started !== undefined && /^\d{1,17}$/.test(started) ? Number(started) : undefined
+  // Only without a supervisor: a worker's IPC channel is the supervisor's.
+  const handoff = supervisorPid === undefined ? parseIntStrict(values[ENV_HANDOFF]) : undefined
 
   const sockets = passed.map(({ fd, key }): InheritedSocket => {
     const info = describe(fd, supervisorPid !== undefined)
@@ -128,7 +132,7 @@ function fromParent (ctx: InheritContext, describe: (fd: number, boundOnly?: boo
     // In this release's form, as this generation's own listen() calls name it.
     return { fd, key: normalizeKey(key), source: 'parent', name: undefined, info }
   })
-  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, handoverStartedUs, ignored: [] }
+  return { sockets, readyFd, generation, parentPid, supervisorPid, worker, channel, envFromFiles, draining, handoverStartedUs, handoff, ignored: [] }
 }
 
 function fromSystemd (ctx: InheritContext, describe: (fd: number) => SocketInfo): Inheritance | undefined {

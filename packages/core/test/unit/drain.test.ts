@@ -356,7 +356,7 @@ test('fake clock, idle: an idle keep-alive connection is closed exactly when idl
   clock.advance(1)
   assert.equal((await idle.closed).error, undefined, 'closed at idleGrace')
   const result = await drained
-  assert.deepEqual(result, { durationMs: FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false })
+  assert.deepEqual(result, { durationMs: FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 2 })
 })
 
 test('fake clock, partial request: a connection carrying part of a request is in flight however long it takes; it is answered with Connection: close', { timeout: 10_000 }, async (t) => {
@@ -372,7 +372,7 @@ test('fake clock, partial request: a connection carrying part of a request is in
   assert.equal(r.body, '/partial done')
   assert.equal(r.headers.connection, 'close')
   const result = await drained
-  assert.deepEqual(result, { durationMs: 20 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false })
+  assert.deepEqual(result, { durationMs: 20 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
 })
 
 test('fake clock, response in flight: a request running when the drain starts is waited for past idleGrace and ends its connection', { timeout: 10_000 }, async (t) => {
@@ -388,7 +388,7 @@ test('fake clock, response in flight: a request running when the drain starts is
   assert.equal(r.headers.connection, 'close')
   assert.equal((await c.closed).error, undefined)
   const result = await drained
-  assert.deepEqual(result, { durationMs: 5 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false })
+  assert.deepEqual(result, { durationMs: 5 * FAKE.idleGrace, served: 1, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
 })
 
 test('fake clock, upgrade: an upgraded connection is handed to onUpgradedSocket and never reaped as idle; the drain ends when the app closes it', { timeout: 10_000 }, async (t) => {
@@ -405,7 +405,7 @@ test('fake clock, upgrade: an upgraded connection is handed to onUpgradedSocket 
   assert.deepEqual(tracker.counts(), { connections: 1, active: 0, idle: 0, upgraded: 1 })
   handed[0]?.end()
   const result = await drained
-  assert.deepEqual(result, { durationMs: 10 * FAKE.idleGrace, served: 0, destroyed: 0, timedOut: false })
+  assert.deepEqual(result, { durationMs: 10 * FAKE.idleGrace, served: 0, destroyed: 0, timedOut: false, handedOff: 0, fellBack: 0, closed: 1 })
 })
 
 test('fake clock, deadline: what is still open at drainTimeout is destroyed and counted', { timeout: 10_000 }, async (t) => {
@@ -418,6 +418,6 @@ test('fake clock, deadline: what is still open at drainTimeout is destroyed and 
   assert.equal(tracker.counts().active, 1, 'still waited for 1 ms before the deadline')
   clock.advance(1)
   const result = await drained
-  assert.deepEqual(result, { durationMs: FAKE.drainTimeout, served: 0, destroyed: 1, timedOut: true })
+  assert.deepEqual(result, { durationMs: FAKE.drainTimeout, served: 0, destroyed: 1, timedOut: true, handedOff: 0, fellBack: 0, closed: 1 })
   await c.closed
 })

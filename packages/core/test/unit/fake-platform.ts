@@ -12,6 +12,38 @@ import http from 'node:http'
 import { once } from 'node:events'
 import { Graceful } from '../../src/lifecycle.ts'
 import { FakeClock } from './fake-clock.ts'
+import type { GenerationLink } from '../../src/handoff/protocol.ts'
+
+/** One end of a handover channel (handoff/protocol.ts) played by a test: what was sent, and a way to answer. */
+export interface FakeLink extends GenerationLink {
+  sent: Array<{ message: object, handle: object | undefined }>
+  deliver: (message: object, handle?: object) => void
+  close: () => void
+  disconnected: boolean
+}
+
+export function fakeLink (): FakeLink {
+  const onMessage: Array<(message: unknown, handle: unknown) => void> = []
+  const onDisconnect: Array<() => void> = []
+  const link: FakeLink = {
+    sent: [],
+    disconnected: false,
+    send: async (message, handle) => {
+      if (link.disconnected) throw new Error('the channel is closed')
+      link.sent.push({ message, handle })
+    },
+    onMessage: (fn) => { onMessage.push(fn) },
+    onDisconnect: (fn) => { onDisconnect.push(fn) },
+    disconnect: () => link.close(),
+    deliver: (message, handle) => { for (const fn of onMessage) fn(message, handle) },
+    close: () => {
+      if (link.disconnected) return
+      link.disconnected = true
+      for (const fn of onDisconnect.splice(0)) fn()
+    }
+  }
+  return link
+}
 
 export interface FakeChild {
   spec: GenerationSpec
@@ -19,6 +51,8 @@ export interface FakeChild {
   pid: number
   killed: NodeJS.Signals[]
   released: boolean
+  /** The handover channel, when the spec asked for one (`handoff`). */
+  channel: FakeLink | undefined
   exit: (code: number | null, signal?: NodeJS.Signals | null) => void
 }
 
@@ -81,6 +115,9 @@ export class FakePlatform extends FakeClock implements Platform {
   /** What openChannel() answers: set it to play a supervisor's channel. */
   channel: SupervisorChannel | undefined = undefined
   openChannel = (): SupervisorChannel | undefined => this.channel
+  /** What openParentLink() answers: set it to play a previous generation's handover channel. */
+  parentLink: GenerationLink | undefined = undefined
+  openParentLink = (): GenerationLink | undefined => this.parentLink
   notified: string[][] = []
   /** Set to play systemd: each message is then taken when this resolves. */
   systemd: Promise<void> | undefined
@@ -136,6 +173,7 @@ export class FakePlatform extends FakeClock implements Platform {
     const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => { resolveExit = resolve })
     const child: FakeChild = {
       spec, events, pid: 200 + this.children.length, killed: [], released: false,
+      channel: spec.handoff === true && spec.worker === undefined ? fakeLink() : undefined,
       exit: (code, signal = null) => { resolveExit({ code, signal }); events.onExit(code, signal) }
     }
     this.children.push(child)
@@ -148,7 +186,8 @@ export class FakePlatform extends FakeClock implements Platform {
         child.killed.push(signal)
         resolveExit({ code: null, signal })
       },
-      release: () => { child.released = true }
+      release: () => { child.released = true },
+      channel: child.channel
     }
   }
 }
