@@ -10,7 +10,6 @@
  * `starting -> draining` and `ready -> draining` are a shutdown (SIGTERM/SIGINT).
  */
 import type { Server } from 'node:net'
-import { constants as osConstants } from 'node:os'
 import { Attachments } from './attachments.ts'
 import { settledWithin } from './clock.ts'
 import type { ProcessContext } from './context.ts'
@@ -29,7 +28,7 @@ import { reloadSignal, resolveOptions, type GracefulOptions, type ResolvedOption
 import type { Platform } from './platform.ts'
 import { roleOf, type Role } from './role.ts'
 import { SignalConflictGuard } from './signal-conflicts.ts'
-import { installSignals } from './signals.ts'
+import { installSignals, SignalRouter } from './signals.ts'
 import type { ReleaseWatch } from './release/watch.ts'
 
 export type State = 'starting' | 'ready' | 'handing-over' | 'draining' | 'exited'
@@ -57,10 +56,8 @@ export class Graceful {
   #readyPromise: Promise<void> | undefined
   #handover: HandoverAttempt | undefined
   #drain: Promise<ShutdownResult> | undefined
-  #shutdownSignals = 0
   #exitCode = 0
-  /** Set when a manager's restart signal started the drain: the process ends by it. */
-  #exitSignal: NodeJS.Signals | undefined
+  readonly #signals: SignalRouter
   #lastHandover: LastHandover | undefined
   /** The `watch` option: runs while this generation is the live one, from ready until its drain. */
   readonly #watch: ReleaseWatch | undefined
@@ -101,12 +98,13 @@ export class Graceful {
     if (!platform.canPassSockets()) this.#reporter.log('warn', 'this platform cannot pass listening sockets to a new process: serving with graceful shutdown only, handover is disabled', { platform: process.platform })
     this.#signalConflicts = new SignalConflictGuard(this.options.signals, platform.signalListeners, (msg, data) => this.#reporter.log('warn', msg, data))
     reportContext(this.#reporter, this.context, this.#policy, platform.pid)
-    if (this.options.signals.size > 0) {
-      this.#uninstallSignals = installSignals(this.options.signals, {
-        handover: (signal) => { this.#onHandoverSignal(signal) },
-        shutdown: (signal) => { this.#onShutdownSignal(signal) }
-      }, platform.onSignal)
-    }
+    this.#signals = new SignalRouter({
+      reporter: this.#reporter, pid: platform.pid, exit: (code) => { platform.exit(code) }, draining: () => this.#drain !== undefined,
+      exitingManager: () => this.#policy.action === 'exit' ? this.context.kind : undefined,
+      handover: (signal) => { this.handover(signal).catch(() => {}) },
+      shutdown: (signal) => { this.shutdown(signal).catch(() => {}) }
+    })
+    if (this.options.signals.size > 0) this.#uninstallSignals = installSignals(this.options.signals, this.#signals, platform.onSignal)
   }
 
   get state (): State { return this.#state }
@@ -193,20 +191,6 @@ export class Graceful {
     this.#signalConflicts.check()
   }
 
-  #onHandoverSignal (signal: NodeJS.Signals): void {
-    if (this.#policy.action === 'exit') {
-      // The manager waits for this exit and then starts the new code; it may send its
-      // signal more than once (nodemon signals the whole tree, then the child again).
-      if (this.#drain === undefined) {
-        this.#reporter.log('info', `${signal} under ${this.context.kind}: draining, then exiting by ${signal} so that ${this.context.kind} starts the new code`, { pid: this.#platform.pid, signal })
-        this.#exitSignal = signal
-      }
-      this.shutdown(signal).catch(() => {})
-      return
-    }
-    this.handover(signal).catch(() => {})
-  }
-
   /**
    * Starts the next generation and, once it is ready, drains this one. Resolves with the new
    * PID; rejects with a `HandoverError` when the next generation failed, in which case this
@@ -257,21 +241,6 @@ export class Graceful {
     return this.#drain
   }
 
-  #onShutdownSignal (signal: NodeJS.Signals): void {
-    this.#shutdownSignals++
-    if (this.#drain === undefined) {
-      this.shutdown(signal).catch(() => {})
-      return
-    }
-    // The first signal during a handover's drain lets it finish; a second one is an order.
-    if (this.#shutdownSignals === 1) {
-      this.#reporter.log('info', `${signal} while draining after a handover: the drain continues; send it again to exit now`, { signal })
-      return
-    }
-    this.#reporter.log('warn', `${signal} during drain: exiting now`, { signal })
-    this.#platform.exit(128 + (osConstants.signals[signal] ?? 0))
-  }
-
   async #drainAndExit (reason: string, final: boolean): Promise<ShutdownResult> {
     this.#watch?.stop()
     // Without a handover to abort, nothing is awaited: readiness fails from the call on.
@@ -294,7 +263,8 @@ export class Graceful {
       if (stopping !== undefined) await settledWithin(this.#platform, stopping, STOPPING_FLUSH_MS)
       // Our handler is gone, so the signal's default action ends the process, as the
       // manager expects of its child. Should the app listen for it too, exit normally.
-      if (this.#exitSignal !== undefined && this.#exitCode === 0) this.#platform.kill(this.#platform.pid, this.#exitSignal)
+      const exitSignal = this.#signals.exitSignal
+      if (exitSignal !== undefined && this.#exitCode === 0) this.#platform.kill(this.#platform.pid, exitSignal)
       this.#platform.exit(this.#exitCode)
     }
     return result
