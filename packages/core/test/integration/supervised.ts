@@ -63,6 +63,15 @@ export interface Supervised {
 
 type TestContext = { after: (fn: () => unknown) => unknown }
 
+/** The supervisor exited before it was up; `output` is all it printed. */
+export class SupervisorExited extends Error {
+  readonly output: string
+  constructor (output: string) {
+    super(`the supervisor exited at start:\n${output.split('\n').slice(-20).join('\n')}`)
+    this.output = output
+  }
+}
+
 /** Starts a supervisor; resolves once its PID file names it and its status shows all `--workers` ready. */
 export async function supervise (t: TestContext, track: Tracker, opts: SuperviseOptions & { listen: false }): Promise<Supervised>
 export async function supervise (t: TestContext, track: Tracker, opts?: SuperviseOptions): Promise<Supervised & { port: number }>
@@ -80,9 +89,20 @@ export async function supervise (t: TestContext, track: Tracker, opts: Supervise
   })
   const status = (): Status | undefined => readStatus(statusFile)
   const workers = args.includes('--workers') ? Number(args[args.indexOf('--workers') + 1]) : 1
+  // A supervisor that exits at start (a bad flag, an address in use) ends the wait at once,
+  // with its whole output: 'exit' may come before the pipes' last lines, so read them to the end.
+  let exitedWith: string | undefined
+  void started.exited.then(async () => {
+    await started.waitForLine(() => false, 5_000).catch(() => {})
+    exitedWith = started.lines.join('\n')
+  })
+  const alive = (): true => {
+    if (exitedWith !== undefined) throw new SupervisorExited(exitedWith)
+    return true
+  }
   // The supervisor's own PID: a stale file of an earlier one in the same directory is not it.
-  await waitFor(() => readPidFile(pidFile) === started.pid, { timeoutMs: 20_000, what: 'supervisor PID file' })
-  await waitFor(() => { const s = status(); return s?.pid === started.pid && s.workers.filter((w) => w.state === 'ready').length === workers },
+  await waitFor(() => alive() && readPidFile(pidFile) === started.pid, { timeoutMs: 20_000, what: () => `supervisor PID file\n${started.lines.slice(-20).join('\n')}` })
+  await waitFor(() => { const s = alive() && status(); return s !== undefined && s.pid === started.pid && s.workers.filter((w) => w.state === 'ready').length === workers },
     { timeoutMs: 20_000, what: () => `workers ready\n${started.lines.slice(-20).join('\n')}` })
   return { dir, port, pidFile, statusFile, pid: started.pid, started, status }
 }

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { MARKER_ENV, processesWithMarker, readPidFile, rounds, startLoad, tracker, waitFor } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir } from './app.ts'
 import { findSetpriv, parseGroups, parsePasswd } from '../../src/supervisor/credentials.ts'
-import { CLI, reloadBySignal, supervise } from './supervised.ts'
+import { CLI, reloadBySignal, supervise, SupervisorExited } from './supervised.ts'
 
 function asRoot (t: { skip: (msg: string) => void }): boolean {
   if (process.getuid?.() !== 0) {
@@ -37,6 +37,22 @@ async function privilegedPort (): Promise<number> {
   throw new Error('no free privileged port on 127.0.0.1')
 }
 
+/**
+ * Starts a supervisor on a free privileged port. CI runs the suite on several Node lines side
+ * by side, so another run may bind the port between the probe and the supervisor's bind: the
+ * supervisor then exits with ERR_GRACEFUL_ADDRESS_IN_USE, and the next port is tried.
+ */
+async function superviseOnPrivilegedPort<S> (start: (port: number) => Promise<S>): Promise<{ s: S, port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await privilegedPort()
+    try {
+      return { s: await start(port), port }
+    } catch (err) {
+      if (attempt === 5 || !(err instanceof SupervisorExited) || !err.output.includes('ERR_GRACEFUL_ADDRESS_IN_USE')) throw err
+    }
+  }
+}
+
 /** Real, effective, saved and filesystem ids, and the supplementary groups, from /proc. */
 function ids (pid: number): { uid: string, gid: string, groups: string } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -53,10 +69,9 @@ test('run --user nobody --listen 127.0.0.1:80: workers run as nobody, reloads un
   const track = tracker(t)
   const dir = tempDir(t)
   fs.chmodSync(dir, 0o755)
-  const port = await privilegedPort()
-  const s = await supervise(t, track, {
+  const { s, port } = await superviseOnPrivilegedPort(async (port) => await supervise(t, track, {
     listen: false, dir, args: ['--workers', '2', '--upgrade-timeout', '15000', '--user', 'nobody', '--listen', `127.0.0.1:${port}`], env: { PORT: String(port), HOST: '127.0.0.1' }
-  })
+  }))
   const nobody = parsePasswd(fs.readFileSync('/etc/passwd', 'utf8')).find((a) => a.name === 'nobody')
   assert.ok(nobody !== undefined, 'this system has a nobody user')
   // initgroups(nobody, gid): the gid, and every group that lists nobody as a member. Without
