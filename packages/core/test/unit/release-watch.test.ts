@@ -65,6 +65,12 @@ test('a symlink swap, and a file under a swapped symlink, are seen; the watch fo
   assert.equal(changes.length, 3)
 })
 
+/** What an editor does on save: a new file beside, renamed over the old one (a new inode). */
+function replaceByRename (file: string, content: string): void {
+  fs.writeFileSync(`${file}.swp`, content)
+  fs.renameSync(`${file}.swp`, file)
+}
+
 test("an editor's rename-into-place is seen; a write of the same bytes is not a change", { timeout: 10_000 }, async (t) => {
   const root = tmp(t)
   const stamp = path.join(root, 'BUILD')
@@ -78,14 +84,12 @@ test("an editor's rename-into-place is seen; a write of the same bytes is not a 
   assert.deepEqual(checks.at(-1), [], 'same content: nothing to do')
   assert.equal(changes.length, 0)
   checked = next()
-  fs.writeFileSync(`${stamp}.swp`, 'build 2')
-  fs.renameSync(`${stamp}.swp`, stamp)
+  replaceByRename(stamp, 'build 2')
   await checked
   assert.deepEqual(changes, [{ paths: [stamp] }])
   // The watch survived the inode change.
   checked = next()
-  fs.writeFileSync(`${stamp}.swp`, 'build 3')
-  fs.renameSync(`${stamp}.swp`, stamp)
+  replaceByRename(stamp, 'build 3')
   await checked
   assert.equal(changes.length, 2)
 })
