@@ -355,21 +355,21 @@ export const CONTENDERS: ContenderDef[] = [
 ]
 
 /**
- * The core with `handoffIdleConnections` (bench/src/handoff.ts compares it with `core`);
- * not in the full comparison, whose committed run predates it.
+ * The core with `handoffIdleConnections: false` (bench/src/handoff.ts compares it with
+ * `core`, which has the default: idle connections go to the next generation).
  */
-export const CORE_HANDOFF: ContenderDef = {
-  id: 'core-handoff',
-  label: 'graceful-restart (core, handoffIdleConnections)',
+export const CORE_NO_HANDOFF: ContenderDef = {
+  id: 'core-no-handoff',
+  label: 'graceful-restart (core, handoffIdleConnections: false)',
   ours: true,
-  how: 'SIGUSR2: re-exec, inherited listener, idle connections passed to the next generation',
+  how: 'SIGUSR2: re-exec, inherited listener, idle connections closed at the drain',
   unavailable: () => undefined,
-  coldStart: (port, host, dir) => ({ script: contender('graceful-core.mjs'), env: baseEnv({ port, host }, { PID_FILE: path.join(dir, 'cold-core-handoff.pid'), HANDOFF: '1' }) }),
-  start: (ctx) => reexec(contender('graceful-core.mjs'))({ ...ctx, env: { ...ctx.env, HANDOFF: '1' } })
+  coldStart: (port, host, dir) => ({ script: contender('graceful-core.mjs'), env: baseEnv({ port, host }, { PID_FILE: path.join(dir, 'cold-core-no-handoff.pid'), HANDOFF: '0' }) }),
+  start: (ctx) => reexec(contender('graceful-core.mjs'))({ ...ctx, env: { ...ctx.env, HANDOFF: '0' } })
 }
 
 export function contenderById (id: string): ContenderDef {
-  if (id === CORE_HANDOFF.id) return CORE_HANDOFF
+  if (id === CORE_NO_HANDOFF.id) return CORE_NO_HANDOFF
   const c = CONTENDERS.find((x) => x.id === id)
   if (c === undefined) throw new Error(`unknown contender ${id}; known: ${CONTENDERS.map((x) => x.id).join(', ')}`)
   return c

@@ -1,6 +1,6 @@
 /**
  * `node bench/run.mjs handoff [--restarts=N] [--clients=N] [--name=NAME]` (root script
- * `bench:handoff`): the core with and without `handoffIdleConnections`, side by side, under
+ * `bench:handoff`): the core without and with `handoffIdleConnections` (the default), side by side, under
  * the same keep-alive load (the full comparison's scenario, 20 restarts by default): failed
  * requests, the TCP connections the clients had to open again (counted at the client),
  * handover time, how long the old generation drained, and the latency of fast requests in
@@ -9,7 +9,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { BENCH_ROOT, CORE_HANDOFF, contenderById } from './contenders.ts'
+import { BENCH_ROOT, CORE_NO_HANDOFF, contenderById } from './contenders.ts'
 import { fullScenario } from './cli.ts'
 import { runScenario, type ScenarioConfig, type ScenarioResult } from './scenario.ts'
 import { median, round } from './stats.ts'
@@ -60,7 +60,7 @@ export function handoffTable (c: HandoffComparison): string {
 
 ${meta.date} · Node ${meta.node} · ${meta.cpus} × ${meta.cpuModel} · bench took ${Math.round(meta.durationMs / 1000)} s.
 
-The core app (\`contenders/graceful-core.mjs\`), ${meta.clients} closed-loop keep-alive clients (undici \`Pool\`, one connection each), 1 request in 50 to \`/sleep?ms=500\`, ${meta.restarts} restarts (\`kill -USR2\`) each 1 s after the previous one completed; the same scenario as the full comparison ([README](../README.md)). The only difference between the rows is the option \`handoffIdleConnections\`.
+The core app (\`contenders/graceful-core.mjs\`), ${meta.clients} closed-loop keep-alive clients (undici \`Pool\`, one connection each), 1 request in 50 to \`/sleep?ms=500\`, ${meta.restarts} restarts (\`kill -USR2\`) each 1 s after the previous one completed; the same scenario as the full comparison ([README](../README.md)). The only difference between the rows is the option \`handoffIdleConnections\` (on by default).
 
 | | restarts | requests | failed | new TCP connections the clients opened (per client per restart) | handover ms, median (min–max) | old generation's drain ms, median (min–max) | restart complete ms, median (min–max) | fast p99 ms in / out of restart windows | req/s steady / lowest 0.5 s in restart | other processes' CPU |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -84,7 +84,7 @@ export async function main (argv: string[]): Promise<number> {
   }
   const started = performance.now()
   const scenarios: ScenarioResult[] = []
-  for (const def of [contenderById('core'), CORE_HANDOFF]) {
+  for (const def of [CORE_NO_HANDOFF, contenderById('core')]) {
     process.stdout.write(`${def.label}: ${cfg.restarts} restarts under ${cfg.clients} keep-alive clients\n`)
     const s = await runScenario(def, 'keep-alive', cfg, (e) => {
       if (e.kind === 'restart') process.stdout.write(`  restart ${e.record.index}: handover ${e.record.handoverMs ?? '–'} ms, complete ${e.record.completeMs ?? '–'} ms, drain ${e.record.drainMs ?? '–'} ms\n`)

@@ -133,8 +133,32 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       }
     })
 
-    test('a keep-alive client whose next request arrives during the handover gets a normal answer', { timeout: 30_000 }, async (t) => {
+    test('a keep-alive client keeps its connection across a handover: its next request, sent as the drain starts, is answered once; the one after it by the new generation', { timeout: 30_000 }, async (t) => {
       const app = await start(t)
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+      t.after(() => agent.destroy())
+      const first = await get(app.port, '/', { agent })
+      assert.equal(first.pid, app.pid)
+      const from = app.pid
+      const mark = app.mark
+      const handover = app.handover()
+      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, 'the old generation to start draining', { from: mark })
+      const second = await get(app.port, '/', { agent })
+      const { to } = await handover
+      assert.equal(second.status, 200, `not a ${second.status}: ${second.body}`)
+      assert.equal(second.reusedSocket, true, 'sent on the kept-alive connection')
+      assert.ok(second.pid === from || second.pid === to, `answered by ${second.pid}`)
+      assert.notEqual(second.headers.connection, 'close', 'the connection is kept')
+      const end = await app.waitEvent((e) => e.event === 'drain:end' && e.pid === from, 'the old generation\'s drain to end', { from: mark })
+      assert.equal(end.handedOff, 1, `the connection went to the next generation: ${JSON.stringify(end)}`)
+      const third = await get(app.port, '/', { agent })
+      assert.equal(third.reusedSocket, true, 'still the same connection')
+      assert.equal(third.pid, to, 'served by the new generation')
+      t.diagnostic(`during the drain answered by the ${second.pid === from ? 'old' : 'new'} generation; drain:end ${JSON.stringify(end)}`)
+    })
+
+    test('handoffIdleConnections false: a keep-alive client whose next request arrives during the handover is answered by the draining generation, which closes the connection', { timeout: 30_000 }, async (t) => {
+      const app = await start(t, { HANDOFF: '0' })
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
       t.after(() => agent.destroy())
       const first = await get(app.port, '/', { agent })
@@ -149,7 +173,8 @@ export function runAdapterContract (name: string, options: AdapterContractOption
       assert.equal(second.pid, from, 'answered by the draining generation')
       assert.equal(second.headers.connection, 'close', 'which closes the connection after it')
       const { to } = await handover
-      await app.answeredBy(to, from, () => get(app.port, '/', { agent }))
+      const third = await app.answeredBy(to, from, () => get(app.port, '/', { agent }))
+      assert.equal(third.reusedSocket, false, 'a new connection')
     })
 
     test(`${handovers} back-to-back handovers under keep-alive and new-connection load with slow requests in flight: 0 failed requests`, { timeout: 150_000 }, async (t) => {

@@ -3,7 +3,7 @@
  *
  * The environment contract (the one of packages/core/test/fixtures/http-app.ts):
  *   PORT (default 0), HOST (default 127.0.0.1), SOCKET_PATH (a unix socket instead),
- *   PID_FILE, APP_VERSION (default v1),
+ *   PID_FILE, APP_VERSION (default v1), HANDOFF (1 or 0: handoffIdleConnections; unset: the default),
  *   UPGRADE_TIMEOUT, DRAIN_TIMEOUT, IDLE_GRACE (ms); UPGRADE_TIMEOUT_FILE, read at each boot
  *   and winning over UPGRADE_TIMEOUT, gives later generations another upgradeTimeout,
  *   BOOT_MODE_FILE: read at each boot, so a test "deploys" a broken version the way an
@@ -65,9 +65,11 @@ function numberFromFile (name: string): number | undefined {
   return file !== undefined && file !== '' && fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8').trim()) : undefined
 }
 
+interface CoreOptions { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number, handoffIdleConnections?: boolean }
+
 /** The core options the environment asks for. */
-export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } {
-  const options: { pidFile?: string, upgradeTimeout?: number, drainTimeout?: number, idleGrace?: number, shutdownDelay?: number } = {}
+export function coreOptions (): CoreOptions {
+  const options: CoreOptions = {}
   if (process.env.PID_FILE !== undefined) options.pidFile = process.env.PID_FILE
   const upgradeTimeout = numberFromFile('UPGRADE_TIMEOUT_FILE') ?? numberFromEnv('UPGRADE_TIMEOUT')
   const drainTimeout = numberFromEnv('DRAIN_TIMEOUT')
@@ -77,6 +79,8 @@ export function coreOptions (): { pidFile?: string, upgradeTimeout?: number, dra
   if (idleGrace !== undefined) options.idleGrace = idleGrace
   const shutdownDelay = numberFromEnv('SHUTDOWN_DELAY_MS')
   if (shutdownDelay !== undefined) options.shutdownDelay = shutdownDelay
+  const handoff = process.env.HANDOFF
+  if (handoff !== undefined && handoff !== '') options.handoffIdleConnections = handoff === '1'
   return options
 }
 

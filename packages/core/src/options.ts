@@ -93,7 +93,8 @@ export interface GracefulOptions {
    * At a handover's drain, pass idle keep-alive connections of plain HTTP/1.1 servers (TCP,
    * not TLS) to the next generation instead of closing them, so clients keep their
    * connections. One that cannot be passed (busy, upgraded, TLS, HTTP/2, refused or not
-   * passed within 1 s) is drained as without it. Default false.
+   * passed within 1 s) is drained as without it. Re-exec mode only. Default true; with
+   * false every keep-alive client reconnects once per handover (`Connection: close`, `idleGrace`).
    */
   handoffIdleConnections?: boolean
   /**
@@ -238,7 +239,7 @@ export function resolveOptions (options: GracefulOptions = {}): ResolvedOptions 
     keepAliveTimeout: options.keepAliveTimeout === undefined ? undefined : duration('keepAliveTimeout', options.keepAliveTimeout, 0, 0),
     watch: resolvePaths('watch', options.watch),
     watchDebounce: duration('watchDebounce', options.watchDebounce, DEFAULT_WATCH_DEBOUNCE, 0),
-    handoffIdleConnections: options.handoffIdleConnections ?? false,
+    handoffIdleConnections: options.handoffIdleConnections ?? true,
     context: options.context ?? 'auto'
   }
 }

@@ -35,8 +35,9 @@ test('behind nginx (examples/nginx/app.conf): handovers under keep-alive and new
   for (let i = 0; i < n; i++) {
     const old = app.pid
     pids.push(await handover(app))
-    // The old generation's pooled connections close (nginx's keepalive_timeout, or the
-    // drain's idleGrace) before the next deploy: every round meets that moment.
+    // The old generation's pooled connections move to the new one (handoffIdleConnections,
+    // the example's default) or close (nginx's keepalive_timeout, a busy connection's
+    // Connection: close) before the next deploy: every round meets that moment.
     await waitGone([old])
     // Traffic reached the new generation through nginx before the next round.
     await waitFor(() => (keepAlive.snapshot().byPid[String(app.pid)] ?? 0) > 20, { timeoutMs: 20_000, what: `requests served by ${app.pid}` })

@@ -99,17 +99,17 @@ async function closedByDrain (p: FakePlatform, client: RawClient): Promise<{ err
   return await asTimePasses(p, () => closed, 'the connection closed by the drain')
 }
 
-test('the next generation gets the handover channel when it has something to take over: connections (the option, a plain HTTP server) or TLS ticket keys', async (t) => {
+test('the next generation gets the handover channel when it has something to take over: connections (a plain HTTP server, unless the option is false) or TLS ticket keys', async (t) => {
   const plain = await readyGraceful(t)
   void plain.g.handover().catch(() => {})
-  assert.equal(plain.p.children[0]?.spec.handoff, false, 'plain HTTP without the option: nothing to take over')
-  const opted = await readyGraceful(t, { handoffIdleConnections: true })
-  void opted.g.handover().catch(() => {})
-  assert.equal(opted.p.children[0]?.spec.handoff, true)
-  const secure = await readyGraceful(t, {}, https.createServer())
+  assert.equal(plain.p.children[0]?.spec.handoff, true, 'plain HTTP by default: its idle connections go over')
+  const optedOut = await readyGraceful(t, { handoffIdleConnections: false })
+  void optedOut.g.handover().catch(() => {})
+  assert.equal(optedOut.p.children[0]?.spec.handoff, false, 'plain HTTP with the option false: nothing to take over')
+  const secure = await readyGraceful(t, { handoffIdleConnections: false }, https.createServer())
   void secure.g.handover().catch(() => {})
-  assert.equal(secure.p.children[0]?.spec.handoff, true, 'TLS: its ticket keys go over')
-  for (const { g, p } of [plain, opted, secure]) {
+  assert.equal(secure.p.children[0]?.spec.handoff, true, 'TLS: its ticket keys go over, with the option false too')
+  for (const { g, p } of [plain, optedOut, secure]) {
     p.children[0]?.exit(1)
     await waitFor(() => g.state === 'ready', { timeoutMs: 5000, what: 'rolled back' })
   }

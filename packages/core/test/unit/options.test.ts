@@ -15,6 +15,8 @@ test('applies the documented defaults', () => {
   assert.deepEqual(o.envFile, [])
   assert.equal(o.maxDraining, 3)
   assert.equal(o.keepAliveTimeout, undefined)
+  assert.equal(o.handoffIdleConnections, true)
+  assert.equal(resolveOptions({ handoffIdleConnections: false }).handoffIdleConnections, false)
 })
 
 test('envFile takes a path or a list; maxDraining an integer >= 1 or Infinity', () => {
