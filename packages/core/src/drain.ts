@@ -265,7 +265,9 @@ export class ConnectionTracker {
   #follow (socket: Socket, state: ConnectionState, res: ServerResponse): void {
     if (state.responses.has(res)) return
     state.responses.add(res)
-    if (!this.#mayHandOff(state)) announceClose(socket, state, res)
+    // An offer waiting its turn (handoff/sender.ts) has not stopped reads: a request on it is
+    // served here with its keep-alive, and the connection offered after.
+    if (!this.#mayHandOff(state) && !(state.handoff === 'pending' && this.#handoff?.open === true)) announceClose(socket, state, res)
     res.once('close', () => {
       state.responses.delete(res)
       state.idleSince = this.#clock.now()

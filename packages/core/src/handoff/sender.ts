@@ -19,12 +19,22 @@ import { decode, encode, type GenerationLink, type HandoffMessage, type HandoffT
 /** How long an offered connection waits for the next generation's claim before it stays here. */
 export const OFFER_TIMEOUT_MS = 1_000
 
+/**
+ * Offers on their way at once. Node's IPC sends one handle at a time and waits for its
+ * acknowledgement, so thousands of offers sent together would age in Node's queue and time
+ * out before the next generation even saw them. The rest wait their turn, idle and read
+ * as usual (a request that comes meanwhile is served here, and the connection offered after).
+ */
+export const MAX_OFFERS_IN_FLIGHT = 64
+
 export interface SenderOptions {
   /** The keys of this generation's TLS listeners, read when the next generation says hello. */
   ticketKeys: () => TicketKeyEntry[]
   /** Runs just before a connection is sent: its reads stopped, it was found idle. */
   onSend?: (socket: Socket, key: string) => void
   timeoutMs?: number
+  /** Default MAX_OFFERS_IN_FLIGHT. */
+  maxInFlight?: number
   timers?: HandoffTimers
 }
 
@@ -44,6 +54,9 @@ export class HandoffSender {
   #nextId = 1
   #greeted = false
   #closed = false
+  /** Offers holding a slot (MAX_OFFERS_IN_FLIGHT), and those waiting for one, in order. */
+  #inFlight = 0
+  readonly #waiting: Array<() => void> = []
 
   constructor (link: GenerationLink, options: SenderOptions) {
     this.#link = link
@@ -81,13 +94,31 @@ export class HandoffSender {
   }
 
   async #offer (key: string, socket: Socket, stillIdle: () => boolean): Promise<HandoffOutcome> {
+    await this.#slot()
     try {
       return await this.#tryOffer(key, socket, stillIdle)
     } catch {
       // Node's internals are not what connection-io.ts expects: this connection stays, read again.
       try { resumeReads(socket) } catch {}
       return 'refused'
+    } finally {
+      this.#releaseSlot()
     }
+  }
+
+  async #slot (): Promise<void> {
+    if (this.#inFlight < (this.#options.maxInFlight ?? MAX_OFFERS_IN_FLIGHT)) {
+      this.#inFlight++
+      return
+    }
+    await new Promise<void>((resolve) => { this.#waiting.push(resolve) })
+  }
+
+  /** The slot goes to the next offer waiting, if any. */
+  #releaseSlot (): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next()
+    else this.#inFlight--
   }
 
   async #tryOffer (key: string, socket: Socket, stillIdle: () => boolean): Promise<HandoffOutcome> {

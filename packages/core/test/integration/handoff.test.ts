@@ -4,16 +4,19 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import tls from 'node:tls'
 import { freePort, rounds, startLoad, startNginx, tool, tracker, waitFor, type LoadHandle, type LoadReport, type Started, type Tracker } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone, type App } from './app.ts'
-import { rawHttp, get } from '../hardening/raw-http.ts'
+import { rawHttp, get, type RawClient } from '../hardening/raw-http.ts'
 import { tlsFiles } from '../hardening/helpers.ts'
 
 const CLIENTS = 32
+/** Above what one generation could pass before offers were queued (1,249 of 8,000 passed; 2,802 of 5,000). */
+const MANY = 5_000
 
 /** New connections the server got from clients (accepted), not counting those passed to it. */
 function accepted (started: Started): number {
@@ -117,6 +120,43 @@ describe('connection handoff', { concurrency: false }, () => {
     assert.equal(errors, undefined, out)
     assert.equal(non2xx, undefined, out)
     assert.ok(accepted(app.started) - first <= CLIENTS * n * 0.05, `accepted ${accepted(app.started)}`)
+  })
+
+  test(`${MANY.toLocaleString('en-US')} idle keep-alive connections at one handover: every one handed off, and each one's next request answered by the new generation`, { timeout: 180_000 }, async (t) => {
+    const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim())
+    if (Number.isFinite(limit) && limit < MANY + 500) {
+      t.skip(`ulimit -n is ${limit}: ${MANY} connections need ${MANY + 500}`)
+      return
+    }
+    const track = tracker(t)
+    const app = await startApp(track, tempDir(t), {})
+    const clients: RawClient[] = []
+    t.after(() => { for (const c of clients) c.destroy() })
+    // In batches, within the listen backlog.
+    for (let i = 0; i < MANY; i += 250) {
+      const batch = await Promise.all(Array.from({ length: Math.min(250, MANY - i) }, async () => {
+        const socket = net.connect(app.port, '127.0.0.1')
+        await once(socket, 'connect')
+        const client = rawHttp(socket)
+        clients.push(client)
+        client.send(get('/'))
+        return await client.next()
+      }))
+      assert.ok(batch.every((r) => r.status === 200 && r.headers['x-pid'] === String(app.pid)))
+    }
+    const old = app.pid
+    const next = await handover(app)
+    await waitGone([old])
+    const end = drainEnds(app.started).find((e) => e.pid === old)
+    t.diagnostic(`drain:end ${JSON.stringify(end)}`)
+    assert.deepEqual({ handedOff: end?.handedOff, fellBack: end?.fellBack, closed: end?.closed }, { handedOff: MANY, fellBack: 0, closed: 0 })
+    const answers = await Promise.all(clients.map(async (c) => {
+      c.send(get('/after'))
+      return await c.next()
+    }))
+    const byNew = answers.filter((r) => r.status === 200 && r.headers['x-pid'] === String(next)).length
+    t.diagnostic(`next requests answered by the new generation on the same connections: ${byNew} of ${MANY}`)
+    assert.equal(byNew, MANY)
   })
 
   test('a request sent while its connection is on its way to the new generation is answered once, by the new generation', { timeout: 60_000 }, async (t) => {

@@ -147,6 +147,42 @@ test('sender: no claim within the timeout, and the connection is read and served
   assert.deepEqual({ handedOff: result.handedOff, fellBack: result.fellBack }, { handedOff: 0, fellBack: 1 })
 })
 
+test('sender: at most maxInFlight offers on their way; a connection waiting its turn is read as usual, a request on it is answered with keep-alive, and it is offered after', { timeout: 10_000 }, async (t) => {
+  const { port, tracker } = await serve(t)
+  const sockets: net.Socket[] = []
+  const clients: RawClient[] = []
+  for (let i = 0; i < 2; i++) {
+    const socket = net.connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    const client = rawHttp(socket)
+    t.after(() => client.destroy())
+    client.send(get('/'))
+    await client.next()
+    sockets.push(socket)
+    clients.push(client)
+  }
+  const link = linkPair()
+  const sent: number[] = []
+  const sender = new HandoffSender(link.old, { ticketKeys: () => [], maxInFlight: 1, onSend: (socket) => { sent.push(socket.remotePort ?? 0) } })
+  link.deliver(encode({ type: 'hello' }))
+  const offers = (): Array<{ id: number }> => link.sent.map((m) => decode(m)).filter((m) => m?.type === 'offer') as Array<{ id: number }>
+  const drained = tracker.drain({ ...DRAIN, handoff: sender.portFor('tcp:127.0.0.1:0') })
+  await waitFor(() => offers().length === 1, { timeoutMs: 5000, what: 'the first offer' })
+  const waiting = sockets.findIndex((s) => s.localPort !== sent[0])
+  assert.ok(waiting >= 0)
+  clients[waiting]?.send(get('/meanwhile'))
+  const meanwhile = await clients[waiting]?.next()
+  assert.equal(meanwhile?.body, '/meanwhile done', 'read and served here while waiting its turn')
+  assert.notEqual(meanwhile?.headers.connection, 'close', 'with its keep-alive: the connection may still go')
+  assert.equal(offers().length, 1, 'one offer on its way at a time')
+  link.deliver(encode({ type: 'claim', id: offers()[0]?.id ?? 0 }))
+  await waitFor(() => offers().length === 2, { timeoutMs: 5000, what: 'the second offer, once the first was committed' })
+  assert.equal(sent[1], sockets[waiting]?.localPort)
+  link.deliver(encode({ type: 'claim', id: offers()[1]?.id ?? 0 }))
+  const result = await drained
+  assert.deepEqual({ handedOff: result.handedOff, fellBack: result.fellBack, served: result.served }, { handedOff: 2, fellBack: 0, served: 1 })
+})
+
 test('to the parser a connection is idle once its response ended, though Node clears the request a tick later; not while a request body is still arriving', { timeout: 10_000 }, async (t) => {
   const atClose: boolean[] = []
   const atRequest: boolean[] = []
