@@ -84,7 +84,7 @@ export async function main (argv: string[]): Promise<number> {
   }
   const started = performance.now()
   const scenarios: ScenarioResult[] = []
-  for (const def of [CORE_NO_HANDOFF, contenderById('core')]) {
+  for (const def of [CORE_NO_HANDOFF, { ...contenderById('core'), label: 'graceful-restart (core, default: handoffIdleConnections on)' }]) {
     process.stdout.write(`${def.label}: ${cfg.restarts} restarts under ${cfg.clients} keep-alive clients\n`)
     const s = await runScenario(def, 'keep-alive', cfg, (e) => {
       if (e.kind === 'restart') process.stdout.write(`  restart ${e.record.index}: handover ${e.record.handoverMs ?? '–'} ms, complete ${e.record.completeMs ?? '–'} ms, drain ${e.record.drainMs ?? '–'} ms\n`)
