@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { freePort, readPidFile, startLoad, tracker, waitFor, waitForAnswerFrom, type Tracker } from '@graceful-restart/test-utils'
 import { FIXTURE, tempDir, waitGone } from './app.ts'
@@ -48,6 +51,15 @@ ${ports.map((p, i) => `  server s${i} 127.0.0.1:${p} check`).join('\n')}
 `
 }
 
+/** Closes a slot's placeholder, its check connections included, so that the instance can bind the port. */
+async function freeSlot (placeholder: http.Server | undefined): Promise<void> {
+  if (placeholder === undefined || !placeholder.listening) return
+  const closed = once(placeholder, 'close')
+  placeholder.close()
+  placeholder.closeAllConnections()
+  await closed
+}
+
 async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagnostic: (msg: string) => void }, shutdownDelay: number) {
   const track = tracker(t)
   const dir = tempDir(t)
@@ -55,7 +67,19 @@ async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagno
   // replaced pod gets a new address (a restart on the same port would let the balancer's
   // retries hide the failures).
   const ports: number[] = []
-  for (let i = 0; i < 6; i++) ports.push(await freePort())
+  for (let i = 0; i < 3; i++) ports.push(await freePort())
+  // The empty slots are held until their instance starts, answering 503 to the checks: a
+  // free port could be taken meanwhile by another process on the machine (another suite
+  // running beside this one) that HAProxy would find healthy.
+  const placeholders: http.Server[] = []
+  for (let i = 0; i < 3; i++) {
+    const placeholder = http.createServer((_req, res) => { res.writeHead(503, { connection: 'close' }).end() })
+    placeholder.listen(0, '127.0.0.1')
+    await once(placeholder, 'listening')
+    t.after(() => { placeholder.close() })
+    placeholders.push(placeholder)
+    ports.push((placeholder.address() as AddressInfo).port)
+  }
   const instances = []
   for (const port of ports.slice(0, 3)) instances.push(await startInstance(track, dir, port, 'v1', shutdownDelay))
   const front = await freePort()
@@ -88,6 +112,7 @@ async function rollingDeploy (t: { after: (fn: () => unknown) => unknown, diagno
   for (const [i, old] of instances.entries()) {
     process.kill(old.pid, 'SIGTERM')
     await waitGone([old.pid])
+    await freeSlot(placeholders[i])
     instances[i] = await startInstance(track, dir, ports[3 + i] as number, 'v2', shutdownDelay)
     // In service once the balancer's next check passed (rise 1).
     await state(3 + i, 'UP')
