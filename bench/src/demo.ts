@@ -150,7 +150,10 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   const requests = results.reduce((n, r) => n + r.requests, 0)
   const failed = results.reduce((n, r) => n + r.failed, 0)
   const med = handoversMs.length === 0 ? NaN : median(handoversMs)
-  const summary = `${completed} restart${completed === 1 ? '' : 's'}, ${int(requests)} requests, ${int(failed)} failed, median handover ${Number.isFinite(med) ? `${Math.round(med)} ms` : '–'}`
+  // Beyond the first connection of each keep-alive client (the handoff keeps them across handovers).
+  const reconnects = results.filter((r) => r.mode === 'keep-alive').reduce((n, r) => n + Math.max(0, r.connections - r.clients), 0)
+  const summary = `${completed} restart${completed === 1 ? '' : 's'}, ${int(requests)} requests, ${int(failed)} failed, median handover ${Number.isFinite(med) ? `${Math.round(med)} ms` : '–'}, ` +
+    `keep-alive clients reconnected ${int(reconnects)} time${reconnects === 1 ? '' : 's'}`
   if (failure !== undefined) write(`\n${failure}\n`)
   if (failed > 0) {
     const kinds = Object.entries(failures).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')
