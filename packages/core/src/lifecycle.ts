@@ -251,6 +251,9 @@ export class Graceful {
     }
     this.#state = 'draining'
     const stopping = final && this.#role.live ? this.#role.notifySystemd(['STOPPING=1']) : undefined
+    // Offers from the previous generation are declined from now on; those claimed already
+    // are adopted (or dropped) first, so that the drain below serves and counts them.
+    await this.#handoff.claimsSettled()
     const result = await drainGeneration({
       platform: this.#platform, reporter: this.#reporter, attachments: this.#attachments, options: this.options, drainingHooks: this.#drainingHooks, handoff: this.#handoff
     }, reason, final)

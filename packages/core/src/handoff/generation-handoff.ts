@@ -52,6 +52,14 @@ export class GenerationHandoff {
     await this.#receiver?.welcomed()
   }
 
+  /**
+   * This generation stopped serving: resolves once the connections it claimed from the
+   * previous generation are here or dropped (bounded), so that its drain includes them.
+   */
+  async claimsSettled (): Promise<void> {
+    await this.#receiver?.settled()
+  }
+
   /** Whether the next generation gets the handover channel: connections to hand off, or TLS ticket keys. */
   wantsChannel (): boolean {
     return this.#ctx.attachments().some((a) => a.key !== undefined &&

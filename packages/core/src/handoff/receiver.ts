@@ -15,6 +15,13 @@ import { takeTicketKeys } from './ticket-keys.ts'
 /** How long readiness waits for the previous generation's answer to hello. */
 export const WELCOME_TIMEOUT_MS = 2_000
 
+/**
+ * How long a generation that stops serving waits for the offers it claimed to be committed
+ * or aborted before it drains. Twice the previous generation's offer timeout (1 s): past it
+ * that generation has taken every offer back.
+ */
+export const CLAIMS_SETTLE_TIMEOUT_MS = 2_000
+
 export interface ReceiverOptions {
   /** The attached HTTP server of listener `key` that takes connections now; undefined to decline. */
   serverFor: (key: string) => HttpServer | undefined
@@ -37,6 +44,8 @@ export class HandoffReceiver {
   readonly #keyed = new WeakSet<Server>()
   readonly #welcomed: Promise<void>
   #welcome: () => void = () => {}
+  /** Waiting for #claimed to empty (settled()). */
+  #onSettled: Array<() => void> = []
 
   constructor (link: GenerationLink, options: ReceiverOptions) {
     this.#link = link
@@ -50,8 +59,7 @@ export class HandoffReceiver {
     })
     link.onDisconnect(() => {
       // The previous generation is gone: what it had not committed was never ours.
-      for (const { handle } of this.#claimed.values()) closeHandle(handle)
-      this.#claimed.clear()
+      this.#dropClaims()
       this.#welcome()
     })
     link.send(encode({ type: 'hello' })).catch(() => this.#welcome())
@@ -67,6 +75,24 @@ export class HandoffReceiver {
     let timer: Timer | undefined
     await Promise.race([this.#welcomed, new Promise<void>((resolve) => { timer = timers.setTimeout(resolve, WELCOME_TIMEOUT_MS) })])
     timers.clearTimeout(timer)
+  }
+
+  /**
+   * Resolves once no claimed offer waits for its commit or abort, or after
+   * CLAIMS_SETTLE_TIMEOUT_MS (what is still claimed then is dropped). Call it once this
+   * generation no longer claims (it is draining) and before its drain: a connection the
+   * previous generation commits must be here to be drained, not lost with this process.
+   */
+  async settled (): Promise<void> {
+    if (this.#claimed.size === 0) return
+    const timers = this.#options.timers ?? systemClock
+    let timer: Timer | undefined
+    await Promise.race([
+      new Promise<void>((resolve) => { this.#onSettled.push(resolve) }),
+      new Promise<void>((resolve) => { timer = timers.setTimeout(resolve, CLAIMS_SETTLE_TIMEOUT_MS) })
+    ])
+    timers.clearTimeout(timer)
+    this.#dropClaims()
   }
 
   /** Sets the received ticket keys on the TLS servers listening by now (call on each 'listening'). */
@@ -93,28 +119,44 @@ export class HandoffReceiver {
       case 'offer':
         this.#onOffer(message.id, message.key, handle)
         return
-      case 'commit': {
-        const claimed = this.#claimed.get(message.id)
-        if (claimed === undefined) return
-        this.#claimed.delete(message.id)
-        let socket: Socket
-        try {
-          socket = adoptConnection(claimed.server, claimed.handle)
-        } catch {
-          // Node's internals are not what connection-io.ts expects: the connection closes
-          // (the previous generation let go of it), this generation keeps serving.
-          closeHandle(claimed.handle)
-          return
-        }
-        this.#options.onAdopted?.(socket, claimed.key)
+      case 'commit':
+        this.#onCommit(message.id)
+        this.#settle()
         return
-      }
       case 'abort': {
         const claimed = this.#claimed.get(message.id)
         this.#claimed.delete(message.id)
         if (claimed !== undefined) closeHandle(claimed.handle)
+        this.#settle()
       }
     }
+  }
+
+  #onCommit (id: number): void {
+    const claimed = this.#claimed.get(id)
+    if (claimed === undefined) return
+    this.#claimed.delete(id)
+    let socket: Socket
+    try {
+      socket = adoptConnection(claimed.server, claimed.handle)
+    } catch {
+      // Node's internals are not what connection-io.ts expects: the connection closes
+      // (the previous generation let go of it), this generation keeps serving.
+      closeHandle(claimed.handle)
+      return
+    }
+    this.#options.onAdopted?.(socket, claimed.key)
+  }
+
+  #dropClaims (): void {
+    for (const { handle } of this.#claimed.values()) closeHandle(handle)
+    this.#claimed.clear()
+    this.#settle()
+  }
+
+  #settle (): void {
+    if (this.#claimed.size > 0) return
+    for (const resolve of this.#onSettled.splice(0)) resolve()
   }
 
   #onOffer (id: number, key: string, handle: unknown): void {
@@ -135,6 +177,7 @@ export class HandoffReceiver {
     this.#link.send(encode({ type: 'claim', id })).catch(() => {
       this.#claimed.delete(id)
       closeHandle(handle)
+      this.#settle()
     })
   }
 }

@@ -14,7 +14,7 @@ import { waitFor } from '@graceful-restart/test-utils'
 import { CHANNELS } from '../../src/diagnostics.ts'
 import { Graceful } from '../../src/lifecycle.ts'
 import { OFFER_TIMEOUT_MS } from '../../src/handoff/sender.ts'
-import { WELCOME_TIMEOUT_MS } from '../../src/handoff/receiver.ts'
+import { CLAIMS_SETTLE_TIMEOUT_MS, WELCOME_TIMEOUT_MS } from '../../src/handoff/receiver.ts'
 import { decode, encode, type HandoffMessage } from '../../src/handoff/protocol.ts'
 import { FakePlatform, fakeLink, type FakeChild, type FakeLink } from './fake-platform.ts'
 import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
@@ -247,6 +247,30 @@ test('a new generation claims an offer for its listener, declines one for a list
   await waitFor(() => messages(other.link).length === 2, { timeoutMs: 5000, what: 'the answer' })
   assert.equal(messages(other.link)[1]?.type, 'decline')
   assert.deepEqual(closed, [2, 1, 4, 7])
+})
+
+test('a generation that stops serving while an offer it claimed waits for its commit drains only once the claim settled: the commit is taken first; with no answer, the claim is dropped at the settle timeout (fake clock)', async (t) => {
+  const starts: unknown[] = []
+  const onStart = (message: unknown): void => { starts.push(message) }
+  diagnosticsChannel.subscribe(CHANNELS.drainStart, onStart)
+  t.after(() => diagnosticsChannel.unsubscribe(CHANNELS.drainStart, onStart))
+  for (const answer of ['commit', 'none'] as const) {
+    const { g, p, link } = await nextGeneration(t)
+    link.deliver(encode({ type: 'welcome', ticketKeys: [] }))
+    await waitFor(() => g.state === 'ready', { timeoutMs: 5000, what: 'ready' })
+    let closed = 0
+    link.deliver(encode({ type: 'offer', id: 1, key: 'tcp:127.0.0.1:0' }), { close: () => { closed++ } })
+    await waitFor(() => messages(link).length === 2, { timeoutMs: 5000, what: 'the claim' })
+    const before = starts.length
+    void g.shutdown('SIGTERM').catch(() => {})
+    await waitFor(() => [...p.timers.values()].some(({ ms }) => ms === CLAIMS_SETTLE_TIMEOUT_MS), { timeoutMs: 5000, what: 'the settle timer' })
+    assert.equal(starts.length, before, `${answer}: the drain waits for the claim`)
+    // The fake handle cannot be adopted: the commit is taken, and the copy closed here.
+    if (answer === 'commit') link.deliver(encode({ type: 'commit', id: 1 }))
+    else p.fireTimers()
+    await waitFor(() => starts.length === before + 1, { timeoutMs: 5000, what: `${answer}: then the drain` })
+    assert.equal(closed, 1, `${answer}: the claimed copy is settled once`)
+  }
 })
 
 test('a committed connection Node cannot adopt is closed here, and the generation keeps serving', async (t) => {
