@@ -59,6 +59,22 @@ function assertCloseHooks (app: RunningApp, pid: number): void {
   assert.ok(drained >= 0 && preClose > drained, 'preClose ran after the drain ended')
 }
 
+/**
+ * A keep-alive client (one connection) served once by `app`, then a handover: resolves once
+ * the old generation started draining, with the handover still under way.
+ */
+async function keepAliveIntoDrain (t: { after: (fn: () => unknown) => unknown }, app: RunningApp): Promise<{ agent: http.Agent, from: number, mark: number, handover: ReturnType<RunningApp['handover']> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const first = await get(app.port, '/', { agent })
+  assert.equal(first.pid, app.pid)
+  const from = app.pid
+  const mark = app.mark
+  const handover = app.handover()
+  await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, 'the old generation to start draining', { from: mark })
+  return { agent, from, mark, handover }
+}
+
 /** Registers the contract suite for one adapter (call it at the top level of a test file). */
 export function runAdapterContract (name: string, options: AdapterContractOptions): void {
   const handovers = options.handovers ?? (process.env.GR_CONTRACT_HANDOVERS !== undefined ? Number(process.env.GR_CONTRACT_HANDOVERS) : rounds(50))
@@ -135,14 +151,7 @@ export function runAdapterContract (name: string, options: AdapterContractOption
 
     test('a keep-alive client keeps its connection across a handover: its next request, sent as the drain starts, is answered once; the one after it by the new generation', { timeout: 30_000 }, async (t) => {
       const app = await start(t)
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-      t.after(() => agent.destroy())
-      const first = await get(app.port, '/', { agent })
-      assert.equal(first.pid, app.pid)
-      const from = app.pid
-      const mark = app.mark
-      const handover = app.handover()
-      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, 'the old generation to start draining', { from: mark })
+      const { agent, from, mark, handover } = await keepAliveIntoDrain(t, app)
       const second = await get(app.port, '/', { agent })
       const { to } = await handover
       assert.equal(second.status, 200, `not a ${second.status}: ${second.body}`)
@@ -159,14 +168,7 @@ export function runAdapterContract (name: string, options: AdapterContractOption
 
     test('handoffIdleConnections false: a keep-alive client whose next request arrives during the handover is answered by the draining generation, which closes the connection', { timeout: 30_000 }, async (t) => {
       const app = await start(t, { HANDOFF: '0' })
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-      t.after(() => agent.destroy())
-      const first = await get(app.port, '/', { agent })
-      assert.equal(first.pid, app.pid)
-      const from = app.pid
-      const mark = app.mark
-      const handover = app.handover()
-      await app.waitEvent((e) => e.event === 'drain:start' && e.pid === from, 'the old generation to start draining', { from: mark })
+      const { agent, from, handover } = await keepAliveIntoDrain(t, app)
       const second = await get(app.port, '/', { agent })
       assert.equal(second.status, 200, `not a ${second.status}: ${second.body}`)
       assert.equal(second.reusedSocket, true, 'sent on the kept-alive connection')

@@ -265,9 +265,7 @@ export class ConnectionTracker {
   #follow (socket: Socket, state: ConnectionState, res: ServerResponse): void {
     if (state.responses.has(res)) return
     state.responses.add(res)
-    // An offer waiting its turn (handoff/sender.ts) has not stopped reads: a request on it is
-    // served here with its keep-alive, and the connection offered after.
-    if (!this.#mayHandOff(state) && !(state.handoff === 'pending' && this.#handoff?.open === true)) announceClose(socket, state, res)
+    if (!this.#mayStillGo(state)) announceClose(socket, state, res)
     res.once('close', () => {
       state.responses.delete(res)
       state.idleSince = this.#clock.now()
@@ -280,6 +278,14 @@ export class ConnectionTracker {
       else this.#offer(socket, state)
       this.#onChange?.()
     })
+  }
+
+  /**
+   * Not offered yet, or its offer waits its turn (handoff/sender.ts: reads not stopped, so a
+   * request on it is served here with its keep-alive and the connection offered after).
+   */
+  #mayStillGo (state: ConnectionState): boolean {
+    return this.#handoff?.open === true && !state.upgraded && (state.handoff === undefined || state.handoff === 'pending')
   }
 
   #mayHandOff (state: ConnectionState): boolean {

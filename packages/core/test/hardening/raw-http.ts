@@ -1,6 +1,8 @@
 // An HTTP/1.1 client written by hand over any connected stream (TCP or TLS), so a test
 // decides when each byte leaves: headers in pieces, pipelined requests, a body in parts.
 // Reads responses that carry a Content-Length.
+import { once } from 'node:events'
+import net from 'node:net'
 import type { Duplex } from 'node:stream'
 
 export interface RawResponse { status: number, headers: Record<string, string>, body: string, at: number }
@@ -57,6 +59,13 @@ export function rawHttp (socket: Duplex, name = 'connection'): RawClient {
     closed,
     destroy: () => socket.destroy()
   }
+}
+
+/** A raw client on a new TCP connection to 127.0.0.1:`port`, once connected; `socket.localPort` tells the server's side which connection it is. */
+export async function connectRaw (port: number, name?: string): Promise<RawClient & { socket: net.Socket }> {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  return { ...rawHttp(socket, name), socket }
 }
 
 export const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`

@@ -7,20 +7,10 @@
 // Real processes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { tracker, type Tracker } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone, type App } from '../integration/app.ts'
 import { sleep } from './helpers.ts'
-import { get, rawHttp, type RawClient, type RawResponse } from './raw-http.ts'
-
-async function rawClient (port: number, name: string): Promise<RawClient> {
-  const socket = net.connect(port, '127.0.0.1')
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  return rawHttp(socket, name)
-}
+import { connectRaw, get, type RawClient, type RawResponse } from './raw-http.ts'
 
 interface SlowScenario {
   app: App
@@ -41,7 +31,7 @@ async function slowClientsAtAHandover (t: { after: (fn: () => unknown) => unknow
   const all: RawClient[] = []
   t.after(() => { for (const c of all) c.destroy() })
   const open = async (name: string): Promise<RawClient> => {
-    const c = await rawClient(app.port, name)
+    const c = await connectRaw(app.port, name)
     all.push(c)
     return c
   }

@@ -11,7 +11,7 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { freePort, rounds, startLoad, startNginx, tool, tracker, waitFor, type LoadHandle, type LoadReport, type Started, type Tracker } from '@graceful-restart/test-utils'
 import { events, handover, startApp, tempDir, waitGone, type App } from './app.ts'
-import { rawHttp, get, type RawClient } from '../hardening/raw-http.ts'
+import { connectRaw, rawHttp, get, type RawClient } from '../hardening/raw-http.ts'
 import { tlsFiles } from '../hardening/helpers.ts'
 
 const CLIENTS = 32
@@ -135,9 +135,7 @@ describe('connection handoff', { concurrency: false }, () => {
     // In batches, within the listen backlog.
     for (let i = 0; i < MANY; i += 250) {
       const batch = await Promise.all(Array.from({ length: Math.min(250, MANY - i) }, async () => {
-        const socket = net.connect(app.port, '127.0.0.1')
-        await once(socket, 'connect')
-        const client = rawHttp(socket)
+        const client = await connectRaw(app.port)
         clients.push(client)
         client.send(get('/'))
         return await client.next()

@@ -17,7 +17,7 @@ import { OFFER_TIMEOUT_MS } from '../../src/handoff/sender.ts'
 import { CLAIMS_SETTLE_TIMEOUT_MS, WELCOME_TIMEOUT_MS } from '../../src/handoff/receiver.ts'
 import { decode, encode, type HandoffMessage } from '../../src/handoff/protocol.ts'
 import { FakePlatform, fakeLink, type FakeChild, type FakeLink } from './fake-platform.ts'
-import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
+import { connectRaw, get, type RawClient } from '../hardening/raw-http.ts'
 
 type Options = ConstructorParameters<typeof Graceful>[0]
 
@@ -34,9 +34,7 @@ async function readyGraceful (t: { after: (fn: () => unknown) => unknown }, opti
 
 /** A keep-alive connection that was served once and is now idle. */
 async function idleClient (t: { after: (fn: () => unknown) => unknown }, port: number): Promise<RawClient> {
-  const socket = net.connect(port, '127.0.0.1')
-  await once(socket, 'connect')
-  const client = rawHttp(socket)
+  const client = await connectRaw(port)
   t.after(() => client.destroy())
   client.send(get('/'))
   await client.next()
@@ -202,6 +200,17 @@ async function nextGeneration (t: { after: (fn: () => unknown) => unknown }): Pr
   return { g, p, link, server }
 }
 
+/** A next generation, ready, that claimed offer 1: a fake handle that counts how often it was closed. */
+async function claimedOffer (t: { after: (fn: () => unknown) => unknown }): Promise<Awaited<ReturnType<typeof nextGeneration>> & { closes: () => number }> {
+  const next = await nextGeneration(t)
+  next.link.deliver(encode({ type: 'welcome', ticketKeys: [] }))
+  await waitFor(() => next.g.state === 'ready', { timeoutMs: 5000, what: 'ready' })
+  let closed = 0
+  next.link.deliver(encode({ type: 'offer', id: 1, key: 'tcp:127.0.0.1:0' }), { close: () => { closed++ } })
+  await waitFor(() => messages(next.link).length === 2, { timeoutMs: 5000, what: 'the claim' })
+  return { ...next, closes: () => closed }
+}
+
 test('a new generation reports ready only once the previous one answered hello, so that both never issue tickets the other cannot read', async (t) => {
   const { g, p, link } = await nextGeneration(t)
   await new Promise((resolve) => setImmediate(resolve))
@@ -255,12 +264,7 @@ test('a generation that stops serving while an offer it claimed waits for its co
   diagnosticsChannel.subscribe(CHANNELS.drainStart, onStart)
   t.after(() => diagnosticsChannel.unsubscribe(CHANNELS.drainStart, onStart))
   for (const answer of ['commit', 'none'] as const) {
-    const { g, p, link } = await nextGeneration(t)
-    link.deliver(encode({ type: 'welcome', ticketKeys: [] }))
-    await waitFor(() => g.state === 'ready', { timeoutMs: 5000, what: 'ready' })
-    let closed = 0
-    link.deliver(encode({ type: 'offer', id: 1, key: 'tcp:127.0.0.1:0' }), { close: () => { closed++ } })
-    await waitFor(() => messages(link).length === 2, { timeoutMs: 5000, what: 'the claim' })
+    const { g, p, link, closes } = await claimedOffer(t)
     const before = starts.length
     void g.shutdown('SIGTERM').catch(() => {})
     await waitFor(() => [...p.timers.values()].some(({ ms }) => ms === CLAIMS_SETTLE_TIMEOUT_MS), { timeoutMs: 5000, what: 'the settle timer' })
@@ -269,19 +273,14 @@ test('a generation that stops serving while an offer it claimed waits for its co
     if (answer === 'commit') link.deliver(encode({ type: 'commit', id: 1 }))
     else p.fireTimers()
     await waitFor(() => starts.length === before + 1, { timeoutMs: 5000, what: `${answer}: then the drain` })
-    assert.equal(closed, 1, `${answer}: the claimed copy is settled once`)
+    assert.equal(closes(), 1, `${answer}: the claimed copy is settled once`)
   }
 })
 
 test('a committed connection Node cannot adopt is closed here, and the generation keeps serving', async (t) => {
-  const { g, link, server } = await nextGeneration(t)
-  link.deliver(encode({ type: 'welcome', ticketKeys: [] }))
-  await waitFor(() => g.state === 'ready', { timeoutMs: 5000, what: 'ready' })
-  let closed = 0
-  link.deliver(encode({ type: 'offer', id: 1, key: 'tcp:127.0.0.1:0' }), { close: () => { closed++ } })
-  await waitFor(() => messages(link).length === 2, { timeoutMs: 5000, what: 'the claim' })
+  const { g, link, server, closes } = await claimedOffer(t)
   link.deliver(encode({ type: 'commit', id: 1 }))
-  assert.equal(closed, 1)
+  assert.equal(closes(), 1)
   assert.equal(g.state, 'ready')
   assert.equal(server.listening, true)
 })

@@ -12,7 +12,7 @@ import { ConnectionTracker, type HandoffOutcome, type HandoffPort } from '../../
 import { adoptedIdleTimeout, parserIdle } from '../../src/handoff/connection-io.ts'
 import { decode, encode, type GenerationLink } from '../../src/handoff/protocol.ts'
 import { HandoffSender } from '../../src/handoff/sender.ts'
-import { get, rawHttp, type RawClient } from '../hardening/raw-http.ts'
+import { connectRaw, get, type RawClient } from '../hardening/raw-http.ts'
 
 const DRAIN = { idleGrace: 100, drainTimeout: 10_000 }
 
@@ -30,10 +30,8 @@ async function serve (t: { after: (fn: () => unknown) => unknown }, held: Array<
   return { port: (server.address() as net.AddressInfo).port, tracker }
 }
 
-async function connect (t: { after: (fn: () => unknown) => unknown }, port: number): Promise<RawClient> {
-  const socket = net.connect(port, '127.0.0.1')
-  await once(socket, 'connect')
-  const client = rawHttp(socket)
+async function connect (t: { after: (fn: () => unknown) => unknown }, port: number): Promise<RawClient & { socket: net.Socket }> {
+  const client = await connectRaw(port)
   t.after(() => client.destroy())
   return client
 }
@@ -149,16 +147,11 @@ test('sender: no claim within the timeout, and the connection is read and served
 
 test('sender: at most maxInFlight offers on their way; a connection waiting its turn is read as usual, a request on it is answered with keep-alive, and it is offered after', { timeout: 10_000 }, async (t) => {
   const { port, tracker } = await serve(t)
-  const sockets: net.Socket[] = []
-  const clients: RawClient[] = []
+  const clients: Array<RawClient & { socket: net.Socket }> = []
   for (let i = 0; i < 2; i++) {
-    const socket = net.connect(port, '127.0.0.1')
-    await once(socket, 'connect')
-    const client = rawHttp(socket)
-    t.after(() => client.destroy())
+    const client = await connect(t, port)
     client.send(get('/'))
     await client.next()
-    sockets.push(socket)
     clients.push(client)
   }
   const link = linkPair()
@@ -168,7 +161,7 @@ test('sender: at most maxInFlight offers on their way; a connection waiting its 
   const offers = (): Array<{ id: number }> => link.sent.map((m) => decode(m)).filter((m) => m?.type === 'offer') as Array<{ id: number }>
   const drained = tracker.drain({ ...DRAIN, handoff: sender.portFor('tcp:127.0.0.1:0') })
   await waitFor(() => offers().length === 1, { timeoutMs: 5000, what: 'the first offer' })
-  const waiting = sockets.findIndex((s) => s.localPort !== sent[0])
+  const waiting = clients.findIndex((c) => c.socket.localPort !== sent[0])
   assert.ok(waiting >= 0)
   clients[waiting]?.send(get('/meanwhile'))
   const meanwhile = await clients[waiting]?.next()
@@ -177,7 +170,7 @@ test('sender: at most maxInFlight offers on their way; a connection waiting its 
   assert.equal(offers().length, 1, 'one offer on its way at a time')
   link.deliver(encode({ type: 'claim', id: offers()[0]?.id ?? 0 }))
   await waitFor(() => offers().length === 2, { timeoutMs: 5000, what: 'the second offer, once the first was committed' })
-  assert.equal(sent[1], sockets[waiting]?.localPort)
+  assert.equal(sent[1], clients[waiting]?.socket.localPort)
   link.deliver(encode({ type: 'claim', id: offers()[1]?.id ?? 0 }))
   const result = await drained
   assert.deepEqual({ handedOff: result.handedOff, fellBack: result.fellBack, served: result.served }, { handedOff: 2, fellBack: 0, served: 1 })
